@@ -1,13 +1,31 @@
-"""What every corpus reader returns.
+"""What every corpus reader returns, and the directory scan they share.
 
 A reader turns a directory in its distributed layout into one table with the
 columns of :data:`COLUMNS`, one row per utterance.  ``path`` is relative to the
 corpus root (POSIX separators); the absolute root is kept in
 ``table.attrs["root"]`` and files the reader passed over, with their reason, in
 ``table.attrs["skipped"]`` (a list of ``{"path", "reason"}`` dicts).
+
+Readers of directory corpora only supply a *parser*: a function from a
+``.wav`` file's path (relative to the root) to :class:`Utterance` facts, to a
+reason string (the file follows the corpus' naming scheme but is left out), or
+to ``None`` (the name is not the corpus' scheme).  :func:`scan_directory` does
+the rest: finding files, reading durations from headers, recording skips,
+sorting, and raising one clear :class:`~crossemo.errors.CorpusLayoutError`
+when nothing usable is found.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
+
+import pandas as pd
+
+from crossemo.audio import AudioError, audio_info
+from crossemo.errors import CorpusLayoutError
 
 LABELS: tuple[str, ...] = ("neutral", "sad", "happy", "angry")
 """The four-class task, in the paper's order.  The three-class task drops neutral."""
@@ -22,3 +40,140 @@ COLUMNS: tuple[str, ...] = (
     "label",
     "duration_s",
 )
+
+AUDIO_SUFFIX = ".wav"
+"""Readers of directory corpora consider files with this extension, in any letter case."""
+
+
+class Utterance(NamedTuple):
+    """What a file name (and its folders) says about one recording."""
+
+    speaker: str
+    gender: str | None
+    emotion: str
+    label: str | None
+
+
+Parser = Callable[[PurePosixPath], "Utterance | str | None"]
+"""Relative path -> facts, a reason to leave the file out, or ``None`` (not this scheme)."""
+
+
+def corpus_root(path: str | os.PathLike[str], *, title: str) -> Path:
+    """Return ``path`` as an absolute directory, or raise a clear error naming ``title``."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise CorpusLayoutError(f"{title} folder not found: {root}")
+    if not root.is_dir():
+        raise CorpusLayoutError(f"{title} expects a folder, got a file: {root}")
+    return root.resolve()
+
+
+def find_files(root: Path, *, suffix: str = AUDIO_SUFFIX) -> list[Path]:
+    """All files under ``root`` whose extension is ``suffix`` in any case, sorted.
+
+    Symbolic links to folders are followed once (corpora are often assembled
+    from links); a link back into a visited folder is not entered again.
+    """
+    found: list[Path] = []
+    visited: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            subfolders.clear()
+            continue
+        visited.add(real)
+        found.extend(Path(folder, name) for name in files if name.lower().endswith(suffix))
+    return sorted(found)
+
+
+def relative_posix(path: Path, root: Path) -> PurePosixPath:
+    """``path`` relative to ``root`` with POSIX separators."""
+    return PurePosixPath(path.relative_to(root).as_posix())
+
+
+def scan_directory(
+    path: str | os.PathLike[str],
+    *,
+    corpus: str,
+    title: str,
+    language: str,
+    expected: str,
+    parse: Parser,
+    files: Iterable[Path] | None = None,
+) -> pd.DataFrame:
+    """Read every ``.wav`` file under ``path`` with ``parse`` into a corpus table.
+
+    ``corpus`` is the registry name written in each row, ``title`` the corpus'
+    human name used in messages, ``expected`` a one-line description of the
+    naming scheme for the error raised when no file matches it.  ``files``
+    overrides the file search (already absolute paths under the root).
+    Durations come from the headers (:func:`crossemo.audio.audio_info`);
+    unreadable files are skipped with the reason.
+    """
+    root = corpus_root(path, title=title)
+    rows: list[dict[str, object]] = []
+    skipped: list[dict[str, str]] = []
+    matched = 0
+    for file in find_files(root) if files is None else files:
+        relative = relative_posix(file, root)
+        if relative.name.startswith("._"):
+            skipped.append(skip(relative, "macOS resource-fork file (._ prefix), not audio"))
+            continue
+        parsed = parse(relative)
+        if parsed is None:
+            skipped.append(skip(relative, f"name does not follow the {title} scheme {expected}"))
+            continue
+        matched += 1
+        if isinstance(parsed, str):
+            skipped.append(skip(relative, parsed))
+            continue
+        try:
+            duration_s, _ = audio_info(file)
+        except AudioError as error:
+            skipped.append(skip(relative, str(error)))
+            continue
+        rows.append(
+            {
+                "path": str(relative),
+                "corpus": corpus,
+                "language": language,
+                **parsed._asdict(),
+                "duration_s": duration_s,
+            }
+        )
+    if not rows:
+        raise empty_corpus_error(title=title, root=root, expected=expected, matched=matched, skipped=skipped)
+    return make_table(rows, root=root, skipped=skipped)
+
+
+def skip(path: PurePosixPath | str, reason: str) -> dict[str, str]:
+    """One entry of ``table.attrs["skipped"]``."""
+    return {"path": str(path), "reason": reason}
+
+
+def empty_corpus_error(
+    *, title: str, root: Path, expected: str, matched: int, skipped: list[dict[str, str]]
+) -> CorpusLayoutError:
+    """The error for a folder that yields no usable utterance, saying why."""
+    if matched == 0:
+        others = f" ({len(skipped)} .wav files with other names)" if skipped else ""
+        return CorpusLayoutError(f"no {title} files found under {root}{others}: expected {expected}")
+    first = skipped[0]
+    return CorpusLayoutError(
+        f"no usable {title} files under {root}: all {matched} files following the scheme "
+        f"were skipped (e.g. {first['path']}: {first['reason']})"
+    )
+
+
+def make_table(
+    rows: list[Mapping[str, object]], *, root: Path, skipped: list[dict[str, str]]
+) -> pd.DataFrame:
+    """Rows -> a table with exactly :data:`COLUMNS`, sorted by path, attrs set."""
+    table = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    table = table.sort_values("path", kind="stable", ignore_index=True)
+    table["duration_s"] = table["duration_s"].astype(float)
+    for column in ("gender", "label"):  # keep missing values as None, not NaN
+        table[column] = table[column].astype(object).where(table[column].notna(), None)
+    table.attrs["root"] = str(root)
+    table.attrs["skipped"] = sorted(skipped, key=lambda entry: entry["path"])
+    return table

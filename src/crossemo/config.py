@@ -1,0 +1,244 @@
+"""Study configuration: a TOML file validated into typed objects.
+
+A study names one training corpus, any number of transfer corpora, the
+protocol and the models::
+
+    [train]
+    corpus = "ravdess"
+    path = "/data/RAVDESS"
+    [[transfer]]
+    corpus = "emodb"
+    path = "/data/emodb"
+    [protocol]
+    folds = 5
+    [model]
+    methods = ["dae", "vae_ss"]
+
+Relative corpus paths are resolved against the config file's folder.  Every
+problem is reported as one :class:`~crossemo.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crossemo.corpora.base import LABELS
+from crossemo.errors import ConfigError
+
+METHODS: tuple[str, ...] = ("dae", "vae", "vae_annealing", "vae_ss")
+"""Latent models, in the order results and figures show them."""
+
+BASELINES: tuple[str, ...] = ("svc_features", "pca")
+"""Reference baselines that every run adds: linear SVC on the 88 features, and on their 2-D PCA."""
+
+Condition = Literal["unseen", "target_norm"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorpusEntry(_Strict):
+    """One corpus of a study: a registered reader and where its files are."""
+
+    corpus: str
+    path: Path
+    name: str | None = None
+    classes: list[str] | None = Field(
+        default=None,
+        description="Class set to evaluate this transfer corpus on (default: the protocol's).",
+    )
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.corpus
+
+    @field_validator("corpus")
+    @classmethod
+    def _known_reader(cls, corpus: str) -> str:
+        from crossemo.corpora import READERS
+
+        if corpus not in READERS:
+            raise ValueError(f"unknown corpus reader {corpus!r}; known: {', '.join(sorted(READERS))}")
+        return corpus
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, classes: list[str] | None) -> list[str] | None:
+        return None if classes is None else _check_classes(classes)
+
+
+class Protocol(_Strict):
+    folds: int = Field(default=5, ge=2)
+    split: Literal["speaker", "utterance"] = "speaker"
+    classes: list[str] = Field(default_factory=lambda: list(LABELS))
+    conditions: list[Condition] = Field(default_factory=lambda: ["unseen", "target_norm"])
+    target_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    outlier_z: float = Field(default=10.0, gt=0.0)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    baselines: list[Literal["svc_features", "pca"]] = Field(default_factory=lambda: list(BASELINES))
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, classes: list[str]) -> list[str]:
+        return _check_classes(classes)
+
+    @field_validator("seeds", "conditions")
+    @classmethod
+    def _unique(cls, values: list) -> list:
+        if len(set(values)) != len(values):
+            raise ValueError(f"duplicate entries in {values}")
+        return values
+
+
+class ModelSettings(_Strict):
+    methods: list[Literal["dae", "vae", "vae_annealing", "vae_ss"]] = Field(
+        default_factory=lambda: list(METHODS)
+    )
+    latent_dim: int = Field(default=2, ge=1)
+    epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0.0)
+
+    @field_validator("methods")
+    @classmethod
+    def _unique(cls, methods: list[str]) -> list[str]:
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"duplicate methods in {methods}")
+        return methods
+
+
+class Compute(_Strict):
+    jobs: int | None = Field(default=None, ge=1)
+    scheduler: str | None = None
+    cache_dir: Path | None = None
+
+
+class StudyConfig(_Strict):
+    train: CorpusEntry
+    transfer: list[CorpusEntry] = Field(default_factory=list)
+    protocol: Protocol = Field(default_factory=Protocol)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    compute: Compute = Field(default_factory=Compute)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> StudyConfig:
+        names = [self.train.display_name] + [entry.display_name for entry in self.transfer]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"corpus names must be unique, {', '.join(duplicates)} appears more than once: "
+                "give the entries distinct `name` keys"
+            )
+        return self
+
+    def class_sets(self) -> list[tuple[str, ...]]:
+        """Every class set a model is trained for: the protocol's, then those transfers ask for."""
+        sets = [tuple(self.protocol.classes)]
+        for entry in self.transfer:
+            if entry.classes is not None and tuple(entry.classes) not in sets:
+                sets.append(tuple(entry.classes))
+        return sets
+
+    def transfer_classes(self, entry: CorpusEntry) -> tuple[str, ...]:
+        return tuple(entry.classes) if entry.classes is not None else tuple(self.protocol.classes)
+
+
+def _check_classes(classes: list[str]) -> list[str]:
+    unknown = [label for label in classes if label not in LABELS]
+    if unknown:
+        raise ValueError(f"unknown classes {unknown}; classes are chosen from {list(LABELS)}")
+    if len(set(classes)) != len(classes) or len(classes) < 2:
+        raise ValueError(f"need at least two distinct classes, got {classes}")
+    # Canonical order keeps results, colours and confusion matrices comparable.
+    return [label for label in LABELS if label in classes]
+
+
+def parse_config(data: dict, *, base_dir: Path | None = None) -> StudyConfig:
+    """Validate a config dictionary; relative paths are taken from ``base_dir``."""
+    try:
+        config = StudyConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    if base_dir is None:
+        return config
+    return config.model_copy(
+        update={
+            "train": _resolve(config.train, base_dir),
+            "transfer": [_resolve(entry, base_dir) for entry in config.transfer],
+        }
+    )
+
+
+def load_config(path: str | Path, **overrides: object) -> StudyConfig:
+    """Read and validate a study TOML file.
+
+    ``overrides`` set common keys from the command line: ``epochs``, ``methods``
+    and ``seeds`` (``None`` leaves the file's value).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    data = apply_overrides(data, **overrides)
+    return parse_config(data, base_dir=path.resolve().parent)
+
+
+def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str] | None = None,
+                    seeds: list[int] | None = None, folds: int | None = None) -> dict:
+    """Return a copy of ``data`` with command-line overrides applied."""
+    data = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    model = data.setdefault("model", {})
+    protocol = data.setdefault("protocol", {})
+    if epochs is not None:
+        model["epochs"] = epochs
+    if methods is not None:
+        model["methods"] = methods
+    if seeds is not None:
+        protocol["seeds"] = seeds
+    if folds is not None:
+        protocol["folds"] = folds
+    return data
+
+
+def config_to_dict(config: StudyConfig) -> dict:
+    """A JSON-able dictionary of ``config`` (paths as strings)."""
+    return config.model_dump(mode="json")
+
+
+def _resolve(entry: CorpusEntry, base_dir: Path) -> CorpusEntry:
+    path = entry.path.expanduser()
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    return entry.model_copy(update={"path": path})
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"{where}: required key is missing")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def check_paths(config: StudyConfig) -> None:
+    """Raise :class:`ConfigError` naming every corpus path that does not exist."""
+    entries = [("train", config.train)] + [
+        (f"transfer[{index}]", entry) for index, entry in enumerate(config.transfer)
+    ]
+    missing = [f"{key}.path: {entry.path} does not exist" for key, entry in entries if not entry.path.exists()]
+    if missing:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(missing))

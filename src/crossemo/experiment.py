@@ -1,0 +1,646 @@
+"""A study, end to end: config -> features -> folds x seeds x methods -> run directory.
+
+The protocol is SPEC sections 3 and 4: per corpus outlier removal; per fold the
+training fold's scaler; every latent model and baseline is fitted on the training
+fold and evaluated within (held-out fold) and on every transfer corpus under
+"unseen" (training scaler) and "target_norm" (a random share of the transfer
+corpus, labels unused, supplies its own scaler; the rest is evaluated).
+
+Each (class set, fold, seed, method) fit is one task for the execution layer, so
+a study runs on local worker processes or on a Dask cluster alike.  Finished
+tasks are kept under ``RUN_DIR/.tasks`` so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossemo.config import (
+    BASELINES,
+    METHODS,
+    StudyConfig,
+    check_paths,
+    config_to_dict,
+)
+from crossemo.errors import ConfigError, CrossemoError
+
+RESULTS_FILE = "results.json"
+METRICS_FILE = "metrics.csv"
+LATENTS_FILE = "latents.parquet"
+CONFIG_FILE = "config.json"
+TASKS_DIR = ".tasks"
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class CorpusData:
+    """One corpus after feature extraction and outlier removal."""
+
+    name: str
+    table: pd.DataFrame
+    features: np.ndarray
+    n_outliers: int
+    skipped: list[dict]
+
+
+@dataclass(frozen=True)
+class TransferSet:
+    """A transfer corpus restricted to the classes it is evaluated on, under one condition."""
+
+    name: str
+    condition: str
+    features: np.ndarray  # standardized as the condition prescribes
+    labels: np.ndarray
+    paths: np.ndarray
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One fit: everything a worker needs, nothing it has to read from disk."""
+
+    key: str
+    method: str
+    classes: tuple[str, ...]
+    fold: int
+    seed: int
+    params: dict
+    train_features: np.ndarray
+    train_labels: np.ndarray
+    test_features: np.ndarray
+    test_labels: np.ndarray
+    test_paths: np.ndarray
+    transfers: tuple[TransferSet, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | Path,
+    *,
+    force: bool = False,
+    progress: bool | None = None,
+    report: bool = True,
+) -> dict:
+    """Run the study ``config`` describes and write its run directory ``out``.
+
+    Returns the content of ``results.json``.  Refuses to overwrite a finished run
+    unless ``force``; an unfinished run in ``out`` resumes from its finished fits.
+    """
+    out = Path(out)
+    _prepare_run_dir(out, force=force)
+    check_paths(config)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    corpora = load_corpora(config, progress=progress)
+    timings["features_s"] = time.perf_counter() - started
+
+    tasks = build_tasks(config, corpora)
+    fit_started = time.perf_counter()
+    outcomes = _run_tasks(tasks, out / TASKS_DIR, config, progress=progress)
+    timings["fits_s"] = time.perf_counter() - fit_started
+    timings["total_s"] = time.perf_counter() - started
+
+    results = assemble_results(config, corpora, tasks, outcomes, timings)
+    _write_outputs(out, config, results, tasks, outcomes)
+    shutil.rmtree(out / TASKS_DIR, ignore_errors=True)
+    if report:
+        from crossemo.report import write_report
+
+        write_report(out)
+    return results
+
+
+def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[str, CorpusData]:
+    """Read, extract (through the cache) and clean every corpus of ``config``."""
+    from crossemo.corpora import read_corpus
+    from crossemo.features import extract, feature_names
+    from crossemo.preprocessing import outlier_mask
+
+    names = feature_names()
+    corpora: dict[str, CorpusData] = {}
+    for entry in [config.train, *config.transfer]:
+        table = read_corpus(entry.corpus, entry.path)
+        extracted = extract(
+            table,
+            cache_dir=config.compute.cache_dir,
+            jobs=config.compute.jobs,
+            scheduler=config.compute.scheduler,
+            progress=progress,
+        )
+        skipped = list(extracted.attrs.get("skipped", []))
+        if extracted.empty:
+            raise CrossemoError(f"{entry.display_name}: no usable recordings under {entry.path}")
+        features = extracted[names].to_numpy(dtype=np.float64)
+        keep = outlier_mask(features, z=config.protocol.outlier_z)
+        table = extracted.loc[keep, [c for c in extracted.columns if c not in names]].reset_index(drop=True)
+        table["corpus"] = entry.display_name
+        corpora[entry.display_name] = CorpusData(
+            name=entry.display_name,
+            table=table,
+            features=features[keep],
+            n_outliers=int((~keep).sum()),
+            skipped=skipped,
+        )
+    _check_training_classes(config, corpora[config.train.display_name])
+    return corpora
+
+
+def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[FitTask]:
+    """Every (class set, fold, seed, method) fit of the study, data standardized per fold."""
+    from sklearn.preprocessing import StandardScaler
+
+    train = corpora[config.train.display_name]
+    methods = [*config.model.methods, *config.protocol.baselines]
+    tasks: list[FitTask] = []
+    for classes in config.class_sets():
+        rows = np.flatnonzero(train.table["label"].isin(classes).to_numpy())
+        table = train.table.iloc[rows].reset_index(drop=True)
+        features = train.features[rows]
+        labels = table["label"].to_numpy(dtype=object)
+        transfers = [
+            entry for entry in config.transfer
+            if config.transfer_classes(entry) == classes
+        ]
+        for seed in config.protocol.seeds:
+            folds = _folds(config, table, labels, seed)
+            adapt_splits = {
+                entry.display_name: _transfer_rows(corpora[entry.display_name], classes, config, seed)
+                for entry in transfers
+            }
+            for fold, (train_idx, test_idx) in enumerate(folds):
+                scaler = StandardScaler().fit(features[train_idx])
+                transfer_sets = []
+                for entry in transfers:
+                    data = corpora[entry.display_name]
+                    rows_all, adapt_rows, eval_rows = adapt_splits[entry.display_name]
+                    for condition in config.protocol.conditions:
+                        if condition == "unseen":
+                            picked = rows_all
+                            scaled = scaler.transform(data.features[picked])
+                        else:
+                            picked = eval_rows
+                            own = StandardScaler().fit(data.features[adapt_rows])
+                            scaled = own.transform(data.features[picked])
+                        transfer_sets.append(
+                            TransferSet(
+                                name=entry.display_name,
+                                condition=condition,
+                                features=scaled,
+                                labels=data.table["label"].to_numpy(dtype=object)[picked],
+                                paths=data.table["path"].to_numpy(dtype=object)[picked],
+                            )
+                        )
+                for method in methods:
+                    params = _method_params(config, method, seed)
+                    key = _task_key(config, method, classes, fold, seed)
+                    tasks.append(
+                        FitTask(
+                            key=key,
+                            method=method,
+                            classes=classes,
+                            fold=fold,
+                            seed=seed,
+                            params=params,
+                            train_features=scaler.transform(features[train_idx]),
+                            train_labels=labels[train_idx],
+                            test_features=scaler.transform(features[test_idx]),
+                            test_labels=labels[test_idx],
+                            test_paths=table["path"].to_numpy(dtype=object)[test_idx],
+                            transfers=tuple(transfer_sets),
+                        )
+                    )
+    return tasks
+
+
+def fit_and_evaluate(task: FitTask) -> dict:
+    """Fit one method on one training fold and evaluate it everywhere (runs in a worker)."""
+    from sklearn.svm import SVC
+
+    from crossemo.evaluation.consistency import log_bhattacharyya
+
+    started = time.perf_counter()
+    embed, history = _fit_embedding(task)
+    train_latent = embed(task.train_features)
+    classifier = SVC(kernel="linear").fit(train_latent, task.train_labels)
+
+    evaluations = []
+    sets = [("within", "", task.test_features, task.test_labels, task.test_paths)]
+    sets += [(t.condition, t.name, t.features, t.labels, t.paths) for t in task.transfers]
+    for condition, corpus, features, labels, paths in sets:
+        latent = embed(features)
+        predicted = classifier.predict(latent)
+        log_bd = None
+        if condition != "within" and task.method != "svc_features":
+            log_bd = float(log_bhattacharyya(train_latent, latent))
+        evaluations.append(
+            {
+                "condition": condition,
+                "corpus": corpus,
+                "true": labels.tolist(),
+                "predicted": predicted.tolist(),
+                "paths": paths.tolist(),
+                "latent": None if task.method == "svc_features" else latent.astype(np.float32),
+                "log_bhattacharyya": log_bd,
+            }
+        )
+    return {
+        "key": task.key,
+        "train_latent": None if task.method == "svc_features" else train_latent.astype(np.float32),
+        "evaluations": evaluations,
+        "history": history,
+        "fit_s": time.perf_counter() - started,
+    }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fit_embedding(task: FitTask):
+    """Fit the task's method; return (embed function, training history)."""
+    if task.method == "svc_features":
+        return (lambda features: features), []
+    if task.method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=task.params["latent_dim"], random_state=task.seed).fit(task.train_features)
+        return pca.transform, []
+    from crossemo.models import MODELS
+
+    model = MODELS[task.method](**task.params)
+    labels = task.train_labels if task.method == "vae_ss" else None
+    model.fit(task.train_features, labels)
+    return model.transform, list(getattr(model, "history_", []))
+
+
+def _method_params(config: StudyConfig, method: str, seed: int) -> dict:
+    settings = config.model
+    if method in BASELINES:
+        return {"latent_dim": settings.latent_dim}
+    return {
+        "latent_dim": settings.latent_dim,
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "seed": seed,
+    }
+
+
+def _task_key(config: StudyConfig, method: str, classes: tuple[str, ...], fold: int, seed: int) -> str:
+    """A stable name for a fit: changes whenever anything that affects its result changes."""
+    identity = json.dumps(
+        {
+            "config": config_to_dict(config),
+            "method": method,
+            "classes": classes,
+            "fold": fold,
+            "seed": seed,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{method}-{len(classes)}c-f{fold}-s{seed}-{digest}"
+
+
+def _folds(config: StudyConfig, table: pd.DataFrame, labels: np.ndarray, seed: int):
+    from crossemo.evaluation.protocols import session_folds, speaker_folds, utterance_folds
+
+    protocol = config.protocol
+    if protocol.split == "utterance":
+        return utterance_folds(labels, n_folds=protocol.folds, seed=seed)
+    speakers = table["speaker"].astype(str).to_numpy()
+    if config.train.corpus == "iemocap":
+        # IEMOCAP's speaker-independent protocol is leave one session out.
+        return session_folds(speakers)
+    return speaker_folds(speakers, n_folds=protocol.folds, labels=labels, seed=seed)
+
+
+def _transfer_rows(data: CorpusData, classes: tuple[str, ...], config: StudyConfig, seed: int):
+    """Rows of ``data`` in ``classes``; and their target_norm split (adapt rows, evaluated rows)."""
+    from crossemo.preprocessing import target_norm_split
+
+    rows = np.flatnonzero(data.table["label"].isin(classes).to_numpy())
+    if rows.size == 0:
+        raise ConfigError(f"transfer corpus {data.name} has no utterances of the classes {list(classes)}")
+    if "target_norm" not in config.protocol.conditions:
+        return rows, rows[:0], rows
+    adapt, evaluated = target_norm_split(rows.size, fraction=config.protocol.target_fraction, seed=seed)
+    return rows, rows[adapt], rows[evaluated]
+
+
+def _check_training_classes(config: StudyConfig, train: CorpusData) -> None:
+    present = set(train.table["label"].dropna())
+    for classes in config.class_sets():
+        missing = [label for label in classes if label not in present]
+        if missing:
+            raise ConfigError(
+                f"training corpus {train.name} has no utterances of class(es) {missing}; "
+                f"it has {sorted(present)}: drop them from protocol.classes"
+            )
+
+
+def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, progress) -> dict[str, dict]:
+    """Run every task not already finished in ``tasks_dir``; return outcomes by key."""
+    from crossemo.execution import map_tasks
+
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[str, dict] = {}
+    pending = []
+    for task in tasks:
+        saved = _load_outcome(tasks_dir, task.key)
+        if saved is None:
+            pending.append(task)
+        else:
+            outcomes[task.key] = saved
+    for index, outcome in map_tasks(
+        fit_and_evaluate,
+        pending,
+        jobs=config.compute.jobs,
+        scheduler=config.compute.scheduler,
+        progress=progress,
+        description="fitting models",
+    ):
+        if isinstance(outcome, BaseException):
+            task = pending[index]
+            raise CrossemoError(f"fit {task.method} fold {task.fold} seed {task.seed} failed: {outcome}")
+        _save_outcome(tasks_dir, outcome)
+        outcomes[outcome["key"]] = outcome
+    return outcomes
+
+
+def _save_outcome(tasks_dir: Path, outcome: dict) -> None:
+    arrays = {}
+    meta = {key: value for key, value in outcome.items() if key not in ("train_latent", "evaluations")}
+    meta["evaluations"] = []
+    if outcome["train_latent"] is not None:
+        arrays["train_latent"] = outcome["train_latent"]
+    for position, evaluation in enumerate(outcome["evaluations"]):
+        record = {key: value for key, value in evaluation.items() if key != "latent"}
+        if evaluation["latent"] is not None:
+            arrays[f"latent_{position}"] = evaluation["latent"]
+        meta["evaluations"].append(record)
+    target = tasks_dir / f"{outcome['key']}.npz"
+    write_atomic_bytes(target, _npz_bytes(arrays, meta))
+
+
+def _load_outcome(tasks_dir: Path, key: str) -> dict | None:
+    path = tasks_dir / f"{key}.npz"
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            meta = json.loads(bytes(stored["meta"]).decode())
+            arrays = {name: stored[name] for name in stored.files if name != "meta"}
+    except Exception:
+        return None  # a torn or foreign file: recompute that fit
+    meta["train_latent"] = arrays.get("train_latent")
+    for position, evaluation in enumerate(meta["evaluations"]):
+        evaluation["latent"] = arrays.get(f"latent_{position}")
+    return meta
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray], meta: dict) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    encoded = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(buffer, meta=encoded, **arrays)
+    return buffer.getvalue()
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    write_atomic_bytes(path, text.encode("utf-8"))
+
+
+def _prepare_run_dir(out: Path, *, force: bool) -> None:
+    if (out / RESULTS_FILE).exists():
+        if not force:
+            raise CrossemoError(
+                f"{out} already holds a finished run; choose another --out or pass --force to replace it"
+            )
+        for name in (RESULTS_FILE, METRICS_FILE, LATENTS_FILE, CONFIG_FILE, "report.html"):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "figures", ignore_errors=True)
+        shutil.rmtree(out / TASKS_DIR, ignore_errors=True)
+    elif out.exists() and not out.is_dir():
+        raise CrossemoError(f"{out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+# --------------------------------------------------------------------------- assembling results
+
+
+def assemble_results(config, corpora, tasks, outcomes, timings) -> dict:
+    """Aggregate per-fold outcomes into ``results.json``'s content."""
+    from crossemo.evaluation.metrics import (
+        balanced_accuracy,
+        confusion,
+        mean_ci95,
+        per_class_recall,
+    )
+
+    groups: dict[tuple, list[tuple[FitTask, dict]]] = {}
+    for task in tasks:
+        outcome = outcomes[task.key]
+        for evaluation in outcome["evaluations"]:
+            corpus = evaluation["corpus"] or config.train.display_name
+            key = (task.method, corpus, evaluation["condition"], task.classes)
+            groups.setdefault(key, []).append((task, evaluation))
+
+    order = {name: position for position, name in enumerate([*METHODS, *BASELINES])}
+    records = []
+    for (method, corpus, condition, classes), items in sorted(
+        groups.items(), key=lambda item: (len(item[0][3]) * -1, order[item[0][0]], item[0][1], item[0][2])
+    ):
+        folds, log_bds = [], []
+        recalls: dict[str, list[float]] = {label: [] for label in classes}
+        matrix = {label: {other: 0 for other in classes} for label in classes}
+        present = set()
+        for task, evaluation in items:
+            true, predicted = evaluation["true"], evaluation["predicted"]
+            present.update(true)
+            folds.append(balanced_accuracy(true, predicted))
+            for label, value in per_class_recall(true, predicted, classes).items():
+                if value is not None:
+                    recalls[label].append(value)
+            for label, row in confusion(true, predicted, classes).items():
+                for other, count in row.items():
+                    matrix[label][other] += count
+            if evaluation["log_bhattacharyya"] is not None:
+                log_bds.append(evaluation["log_bhattacharyya"])
+        mean, low, high = mean_ci95(folds)
+        record = {
+            "method": method,
+            "corpus": corpus,
+            "condition": condition,
+            "classes": len(classes),
+            "class_names": list(classes),
+            "balanced_accuracy": {"mean": mean, "ci95": [low, high], "folds": folds},
+            "log_bhattacharyya": (
+                {"mean": float(np.mean(log_bds)), "folds": log_bds} if log_bds else None
+            ),
+            "per_class_recall": {
+                label: (float(np.mean(values)) if values else None) for label, values in recalls.items()
+            },
+            "confusion": matrix,
+        }
+        absent = [label for label in classes if label not in present]
+        if absent:
+            record["note"] = (
+                f"{corpus} has no {', '.join(absent)} utterances: balanced accuracy is over "
+                f"{', '.join(label for label in classes if label in present)}"
+            )
+        records.append(record)
+
+    histories = {
+        f"{task.method}/{len(task.classes)}c/fold{task.fold}/seed{task.seed}": outcomes[task.key]["history"]
+        for task in tasks
+        if outcomes[task.key]["history"]
+    }
+    timings = dict(timings)
+    timings["fit_s_by_method"] = {}
+    for task in tasks:
+        timings["fit_s_by_method"].setdefault(task.method, 0.0)
+        timings["fit_s_by_method"][task.method] += outcomes[task.key]["fit_s"]
+    return {
+        "results": records,
+        "config": config_to_dict(config),
+        "corpora": {
+            name: {
+                "utterances": int(len(data.table)),
+                "labelled": int(data.table["label"].notna().sum()),
+                "outliers_removed": data.n_outliers,
+                "skipped": data.skipped,
+                "language": _languages(data.table),
+            }
+            for name, data in corpora.items()
+        },
+        "histories": histories,
+        "versions": package_versions(),
+        "timings": timings,
+    }
+
+
+def _languages(table: pd.DataFrame) -> str:
+    return ", ".join(sorted(table["language"].dropna().astype(str).unique()))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of crossemo and the packages whose behaviour shapes its numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("crossemo", "opensmile", "torch", "scikit-learn", "scipy", "numpy", "pandas"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _write_outputs(out: Path, config: StudyConfig, results: dict, tasks, outcomes) -> None:
+    rows, latent_frames = [], []
+    from crossemo.evaluation.metrics import balanced_accuracy
+
+    for task in tasks:
+        outcome = outcomes[task.key]
+        if outcome["train_latent"] is not None:
+            latent_frames.append(
+                _latent_frame(task, config.train.display_name, "train", outcome["train_latent"],
+                              task.train_labels, None, None)
+            )
+        for evaluation in outcome["evaluations"]:
+            corpus = evaluation["corpus"] or config.train.display_name
+            rows.append(
+                {
+                    "method": task.method,
+                    "corpus": corpus,
+                    "condition": evaluation["condition"],
+                    "classes": len(task.classes),
+                    "fold": task.fold,
+                    "seed": task.seed,
+                    "n": len(evaluation["true"]),
+                    "balanced_accuracy": balanced_accuracy(evaluation["true"], evaluation["predicted"]),
+                    "log_bhattacharyya": evaluation["log_bhattacharyya"],
+                }
+            )
+            if evaluation["latent"] is not None:
+                latent_frames.append(
+                    _latent_frame(task, corpus, evaluation["condition"], evaluation["latent"],
+                                  np.asarray(evaluation["true"], dtype=object),
+                                  evaluation["predicted"], evaluation["paths"])
+                )
+    write_atomic_text(out / METRICS_FILE, pd.DataFrame(rows).to_csv(index=False))
+    if latent_frames:
+        latents = pd.concat(latent_frames, ignore_index=True)
+        _write_parquet_atomic(latents, out / LATENTS_FILE)
+    write_atomic_text(out / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2))
+    write_atomic_text(out / RESULTS_FILE, json.dumps(results, indent=2, default=_json_default))
+
+
+def _latent_frame(task, corpus, condition, latent, labels, predicted, paths) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "method": task.method,
+            "classes": len(task.classes),
+            "fold": task.fold,
+            "seed": task.seed,
+            "corpus": corpus,
+            "condition": condition,
+            "path": paths if paths is not None else None,
+            "label": pd.Series(labels, dtype=object).astype(str),
+            "predicted": predicted if predicted is not None else None,
+        }
+    )
+    for dimension in range(latent.shape[1]):
+        frame[f"z{dimension}"] = latent[:, dimension]
+    return frame
+
+
+def _write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        frame.to_parquet(temporary, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,91 @@
+"""The fully connected autoencoder shared by all four models (SPEC §2).
+
+Encoder ``n_features -> 40 -> 20 -> 10 -> d`` with ReLU after every hidden layer and a
+linear latent; the decoder mirrors it, ``d -> 10 -> 20 -> 40 -> n_features``, with ReLU
+after the hidden layers and a linear output. The variational encoder ends in two
+linear heads, mu and log-variance, each ``10 -> d``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _mlp(widths: Sequence[int]) -> nn.Sequential:
+    """Linear layers through ``widths`` with a ReLU after each one (the hidden stack)."""
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class LatentAutoencoder(nn.Module):
+    """Mirrored fully connected autoencoder with a deterministic or variational latent.
+
+    Parameters
+    ----------
+    n_features:
+        Input (and reconstruction) width, 88 for eGeMAPS.
+    latent_dim:
+        Width d of the latent space.
+    hidden:
+        Encoder hidden widths from input to latent, default ``(40, 20, 10)``; the
+        decoder uses them in reverse order.
+    variational:
+        End the encoder in two heads (mu, log-variance) instead of one latent layer.
+    generator:
+        Source of the initial weights, so initialization does not touch torch's
+        global random state.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        latent_dim: int,
+        *,
+        hidden: Sequence[int] = (40, 20, 10),
+        variational: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = tuple(int(width) for width in hidden)
+        self.variational = variational
+        self.encoder_body = _mlp((n_features, *hidden))
+        last = hidden[-1] if hidden else n_features
+        if variational:
+            self.mu_head = nn.Linear(last, latent_dim)
+            self.logvar_head = nn.Linear(last, latent_dim)
+        else:
+            self.latent_head = nn.Linear(last, latent_dim)
+        # Decoder: d -> reversed hidden (ReLU after each) -> n_features (linear).
+        self.decoder_body = _mlp((latent_dim, *reversed(hidden)))
+        self.output_layer = nn.Linear(hidden[0] if hidden else latent_dim, n_features)
+        self.reset_parameters(generator=generator)
+
+    def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
+        """Re-draw every weight with torch's default ``nn.Linear`` scheme from ``generator``."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+                bound = 1.0 / math.sqrt(module.in_features)
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(latent, None)``, or ``(mu, logvar)`` for the variational encoder."""
+        hidden = self.encoder_body(x)
+        if self.variational:
+            return self.mu_head(hidden), self.logvar_head(hidden)
+        return self.latent_head(hidden), None
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstruct the input features from latent codes ``z``."""
+        return self.output_layer(self.decoder_body(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction through the latent (mu for the variational model, no sampling)."""
+        latent, _ = self.encode(x)
+        return self.decode(latent)
