@@ -126,6 +126,23 @@ def run_study(
     return results
 
 
+def run_study_file(
+    config_path: str | Path,
+    out: str | Path,
+    *,
+    force: bool = False,
+    progress: bool | None = None,
+    epochs: int | None = None,
+    methods: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> dict:
+    """Load a study TOML (with command-line overrides) and run it into ``out``."""
+    from crossemo.config import load_config
+
+    config = load_config(config_path, epochs=epochs, methods=methods, seeds=seeds)
+    return run_study(config, out, force=force, progress=progress)
+
+
 def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[str, CorpusData]:
     """Read, extract (through the cache) and clean every corpus of ``config``."""
     from crossemo.corpora import read_corpus

@@ -18,6 +18,7 @@ when nothing usable is found.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -113,7 +114,7 @@ def scan_directory(
     root = corpus_root(path, title=title)
     rows: list[dict[str, object]] = []
     skipped: list[dict[str, str]] = []
-    matched = 0
+    candidates: list[dict[str, str]] = []  # skips of files that follow the naming scheme
     for file in find_files(root) if files is None else files:
         relative = relative_posix(file, root)
         if relative.name.startswith("._"):
@@ -123,14 +124,13 @@ def scan_directory(
         if parsed is None:
             skipped.append(skip(relative, f"name does not follow the {title} scheme {expected}"))
             continue
-        matched += 1
         if isinstance(parsed, str):
-            skipped.append(skip(relative, parsed))
+            candidates.append(skip(relative, parsed))
             continue
         try:
             duration_s, _ = audio_info(file)
         except AudioError as error:
-            skipped.append(skip(relative, str(error)))
+            candidates.append(skip(relative, str(error)))
             continue
         rows.append(
             {
@@ -142,8 +142,10 @@ def scan_directory(
             }
         )
     if not rows:
-        raise empty_corpus_error(title=title, root=root, expected=expected, matched=matched, skipped=skipped)
-    return make_table(rows, root=root, skipped=skipped)
+        raise empty_corpus_error(
+            title=title, root=root, expected=expected, candidates=candidates, others=len(skipped)
+        )
+    return make_table(rows, root=root, skipped=skipped + candidates)
 
 
 def skip(path: PurePosixPath | str, reason: str) -> dict[str, str]:
@@ -152,16 +154,21 @@ def skip(path: PurePosixPath | str, reason: str) -> dict[str, str]:
 
 
 def empty_corpus_error(
-    *, title: str, root: Path, expected: str, matched: int, skipped: list[dict[str, str]]
+    *, title: str, root: Path, expected: str, candidates: list[dict[str, str]], others: int
 ) -> CorpusLayoutError:
-    """The error for a folder that yields no usable utterance, saying why."""
-    if matched == 0:
-        others = f" ({len(skipped)} .wav files with other names)" if skipped else ""
-        return CorpusLayoutError(f"no {title} files found under {root}{others}: expected {expected}")
-    first = skipped[0]
+    """The error for a folder that yields no usable utterance, saying why.
+
+    ``candidates`` are the skip entries of files that followed the naming
+    scheme, ``others`` the number of files that did not.
+    """
+    if not candidates:
+        found = f" ({others} .wav files with other names)" if others else ""
+        return CorpusLayoutError(f"no {title} files found under {root}{found}: expected {expected}")
+    reasons = Counter(entry["reason"] for entry in candidates).most_common()
+    listed = "; ".join(f"{count} x {reason}" for reason, count in reasons[:3])
+    more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
     return CorpusLayoutError(
-        f"no usable {title} files under {root}: all {matched} files following the scheme "
-        f"were skipped (e.g. {first['path']}: {first['reason']})"
+        f"no usable {title} files under {root}: all {len(candidates)} candidate files were skipped ({listed}{more})"
     )
 
 

@@ -79,7 +79,8 @@ class VariationalObjective:
         generator: torch.Generator,
     ) -> dict[str, torch.Tensor]:
         mu, logvar = network.encode(x)
-        assert logvar is not None, "VariationalObjective needs a variational network"
+        if logvar is None:
+            raise TypeError("VariationalObjective needs a variational network")
         eps = standard_normal(mu.shape, generator=generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
         reconstruction = reconstruction_loss(network.decode(z), x, reduction=self.reduction)
@@ -88,9 +89,7 @@ class VariationalObjective:
         terms = {"reconstruction": reconstruction, "kl": kl}
         loss = reconstruction + weight * kl
         if self.gamma > 0.0:
-            clus = (
-                cluster_loss(mu, labels) if labels is not None else mu.sum() * 0.0
-            )
+            clus = cluster_loss(mu, labels) if labels is not None else mu.sum() * 0.0
             terms["cluster"] = clus
             loss = loss + self.gamma * clus
         return {"loss": loss, **terms}

@@ -1,0 +1,196 @@
+"""Command-line interface: a thin typer layer, every verb one call of the Python API."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crossemo.errors import CrossemoError
+
+app = typer.Typer(
+    name="crossemo",
+    help="Cross-lingual speech emotion recognition with latent representations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def _friendly(command):
+    """Print a CrossemoError as one line on stderr and exit 2, instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CrossemoError as error:
+            _console().print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            _console().print("interrupted: finished work is kept; run the same command again to resume")
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+def _print_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+JobsOption = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).")]
+CacheOption = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache folder (default: the user's cache).")]
+SchedulerOption = Annotated[
+    Optional[str], typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: local processes).")
+]
+
+
+@app.command()
+@_friendly
+def scan(
+    corpus: Annotated[str, typer.Argument(help="Corpus reader: iemocap, emodb, savee, cafe, urdu, aesd, ravdess, tess, manifest.")],
+    path: Annotated[Path, typer.Argument(help="Corpus folder (for manifest: the CSV file).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List a corpus: files, labels and speakers, and what was skipped."""
+    from crossemo.corpora import class_by_speaker, read_corpus, summarize
+
+    table = read_corpus(corpus, path)
+    summary = summarize(table)
+    if as_json:
+        _print_json(summary)
+        return
+    counts = class_by_speaker(table)
+    view = Table(title=f"{summary['corpus']} ({summary['language']}): {summary['files']} files, "
+                       f"{summary['labelled']} labelled, {summary['speakers']} speakers")
+    view.add_column("speaker")
+    for column in counts.columns:
+        view.add_column(str(column), justify="right")
+    for speaker, row in counts.iterrows():
+        view.add_row(str(speaker), *(str(int(value)) for value in row))
+    Console().print(view)
+    if summary["skipped"]:
+        _console().print(f"{len(summary['skipped'])} file(s) skipped, e.g. "
+                         f"{summary['skipped'][0]['path']}: {summary['skipped'][0]['reason']}")
+
+
+@app.command()
+@_friendly
+def extract(
+    corpus: Annotated[str, typer.Argument(help="Corpus reader name (see scan).")],
+    path: Annotated[Path, typer.Argument(help="Corpus folder (for manifest: the CSV file).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
+    jobs: JobsOption = None,
+    cache_dir: CacheOption = None,
+    scheduler: SchedulerOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Extract the 88 eGeMAPSv02 functionals of a corpus into a Parquet table."""
+    from crossemo.features import extract_corpus
+
+    summary = extract_corpus(corpus, path, out, jobs=jobs, cache_dir=cache_dir,
+                             scheduler=scheduler, progress=None)
+    if as_json:
+        _print_json(summary)
+        return
+    _console().print(f"{summary['extracted']} of {summary['files']} files -> {summary['out']}")
+    for item in summary["skipped"]:
+        _console().print(f"  skipped {item['path']}: {item['reason']}", highlight=False)
+
+
+@app.command()
+@_friendly
+def run(
+    config: Annotated[Path, typer.Argument(help="Study config (TOML).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a finished run in OUT.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Override model.epochs.")] = None,
+    methods: Annotated[Optional[str], typer.Option(help="Override model.methods, comma-separated.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Override protocol.seeds, comma-separated.")] = None,
+) -> None:
+    """Run a study: features, folds, models, transfer, metrics, report."""
+    from crossemo.experiment import run_study_file
+
+    results = run_study_file(
+        config, out, force=force, epochs=epochs,
+        methods=_split(methods), seeds=_split(seeds, int),
+    )
+    print_summary(results)
+    _console().print(f"report: {out / 'report.html'}")
+
+
+@app.command()
+@_friendly
+def report(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
+    """Write RUN_DIR/report.html and RUN_DIR/figures/ from a finished run."""
+    from crossemo.report import write_report
+
+    path = write_report(run_dir)
+    _console().print(f"report: {path}")
+
+
+@app.command()
+@_friendly
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the corpus to.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Generate the built-in synthetic multilingual emotional speech corpus."""
+    from crossemo.synth import synthesize
+
+    manifest = synthesize(out, seed=seed)
+    _console().print(f"manifest: {manifest}")
+
+
+@app.command()
+@_friendly
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/demo"),
+    force: Annotated[bool, typer.Option("--force", help="Replace a finished demo run.")] = False,
+) -> None:
+    """Synthesize a corpus, run the whole study on it and write the report."""
+    from crossemo.demo import run_demo
+
+    results = run_demo(out, force=force)
+    print_summary(results)
+    _console().print(f"report: {(out / 'report.html').resolve()}")
+
+
+def print_summary(results: dict) -> None:
+    """A table of mean balanced accuracy per method, corpus and condition."""
+    view = Table(title="balanced accuracy (mean over folds, 95% CI)")
+    for column in ("classes", "method", "corpus", "condition", "accuracy", "log BD"):
+        view.add_column(column)
+    for record in results["results"]:
+        accuracy = record["balanced_accuracy"]
+        low, high = accuracy["ci95"]
+        log_bd = record["log_bhattacharyya"]
+        view.add_row(
+            str(record["classes"]), record["method"], record["corpus"], record["condition"],
+            f"{100 * accuracy['mean']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]",
+            "" if log_bd is None else f"{log_bd['mean']:.2f}",
+        )
+    Console().print(view)
+
+
+def _split(text: str | None, kind=str):
+    if text is None:
+        return None
+    try:
+        return [kind(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CrossemoError(f"cannot read {text!r} as a comma-separated list of {kind.__name__}") from None
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
