@@ -18,7 +18,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/crossemo demo --out runs/demo
+	$(BIN)/crossemo demo --out runs/demo --force
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

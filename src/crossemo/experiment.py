@@ -65,6 +65,7 @@ class TransferSet:
     features: np.ndarray  # standardized as the condition prescribes
     labels: np.ndarray
     paths: np.ndarray
+    adapt_paths: np.ndarray  # the unlabelled share that supplied the scaler (target_norm only)
 
 
 @dataclass(frozen=True)
@@ -208,19 +209,21 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                     rows_all, adapt_rows, eval_rows = adapt_splits[entry.display_name]
                     for condition in config.protocol.conditions:
                         if condition == "unseen":
-                            picked = rows_all
+                            picked, adapted = rows_all, rows_all[:0]
                             scaled = scaler.transform(data.features[picked])
                         else:
-                            picked = eval_rows
-                            own = StandardScaler().fit(data.features[adapt_rows])
+                            picked, adapted = eval_rows, adapt_rows
+                            own = StandardScaler().fit(data.features[adapted])
                             scaled = own.transform(data.features[picked])
+                        paths = data.table["path"].to_numpy(dtype=object)
                         transfer_sets.append(
                             TransferSet(
                                 name=entry.display_name,
                                 condition=condition,
                                 features=scaled,
                                 labels=data.table["label"].to_numpy(dtype=object)[picked],
-                                paths=data.table["path"].to_numpy(dtype=object)[picked],
+                                paths=paths[picked],
+                                adapt_paths=paths[adapted],
                             )
                         )
                 for method in methods:

@@ -1,0 +1,201 @@
+"""One execution layer: run a function over many items on local worker processes or a Dask cluster.
+
+:func:`map_tasks` is the only entry point.  It yields ``(index, result)`` pairs as
+tasks finish, where ``index`` is the item's position in the input.  A task that
+raises does not stop the others: its result is a :class:`TaskFailure` carrying
+the error as text, and the caller decides what a failure means (feature
+extraction turns it into a skip).
+
+Three back ends share that contract:
+
+- ``jobs=1`` (or a single item): runs in this process, in input order, with no
+  pool, so it is debuggable and costs nothing to start.
+- otherwise a local :class:`concurrent.futures.ProcessPoolExecutor`.  Workers are
+  started with ``forkserver`` (``spawn`` where that is unavailable), never
+  ``fork``, so ``fn`` must be a top-level, picklable function and its items
+  picklable too.
+- ``scheduler="tcp://host:port"``: tasks go to that Dask cluster, each retried up
+  to :data:`DASK_RETRIES` times.  The workers must be able to import ``fn`` (have
+  crossemo installed) and see the same files the items refer to.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from crossemo.errors import CrossemoError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+DASK_RETRIES = 2
+"""How often a task that fails on a Dask cluster is resubmitted before it counts as failed."""
+
+DASK_CONNECT_TIMEOUT_S = 10
+"""How long to wait for a Dask scheduler to answer before giving up."""
+
+
+class ExecutionError(CrossemoError, RuntimeError):
+    """The execution back end cannot run tasks (bad ``jobs``, unreachable scheduler)."""
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """What a task raised instead of returning a result, as text (picklable, comparable)."""
+
+    kind: str
+    """Name of the exception class, e.g. ``"ValueError"``."""
+    message: str
+    """The exception's message."""
+    traceback: str = ""
+    """Formatted traceback, as far as it could be recovered (remote ones included)."""
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> TaskFailure:
+        """Describe ``error``, including the worker-side traceback a process pool attaches."""
+        lines = traceback.format_exception(error)
+        return cls(kind=type(error).__name__, message=str(error), traceback="".join(lines))
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}" if self.message else self.kind
+
+
+def default_jobs() -> int:
+    """Number of cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def map_tasks(
+    fn: Callable[[Item], Result],
+    items: Iterable[Item],
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    description: str = "",
+) -> Iterator[tuple[int, Result | TaskFailure]]:
+    """Apply ``fn`` to every item; yield ``(index, result or TaskFailure)`` as tasks finish.
+
+    ``jobs`` is the number of local worker processes (``None``: all cores; ``1``:
+    run in this process).  ``scheduler`` (a Dask scheduler address such as
+    ``"tcp://host:7786"``) sends the tasks to that cluster instead and ignores
+    ``jobs``.  ``progress`` shows a progress bar on stderr (``None``: only when
+    stderr is a terminal); ``description`` labels it.
+
+    Completion order is arbitrary except in process, where it is input order.
+    Stopping the iteration early cancels the tasks not yet started.
+
+    >>> sorted(map_tasks(abs, [-2, 3], jobs=1, progress=False))
+    [(0, 2), (1, 3)]
+    """
+    items = list(items)
+    if jobs is not None and jobs < 1:
+        raise ExecutionError(f"jobs must be at least 1, got {jobs}")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    with _progress_bar(len(items), description, enabled=progress) as advance:
+        if scheduler is not None:
+            results = _map_dask(fn, items, scheduler)
+        elif min(jobs or default_jobs(), len(items)) <= 1:
+            results = _map_in_process(fn, items)
+        else:
+            results = _map_processes(fn, items, workers=min(jobs or default_jobs(), len(items)))
+        with closing(results):  # stopping early shuts the pool or the client down at once
+            for index, result in results:
+                advance()
+                yield index, result
+
+
+def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator[tuple[int, Any]]:
+    for index, item in enumerate(items):
+        try:
+            result = fn(item)
+        except Exception as error:  # one item's failure must not end the map
+            result = TaskFailure.from_exception(error)
+        yield index, result
+
+
+def _map_processes(
+    fn: Callable[[Item], Result], items: list[Item], *, workers: int
+) -> Iterator[tuple[int, Any]]:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
+    try:
+        index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
+        pending = set(index_of)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield index_of[future], _outcome(future)
+    finally:
+        # Reached on normal exit, on an exception and when the consumer stops early.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _map_dask(fn: Callable[[Item], Result], items: list[Item], scheduler: str) -> Iterator[tuple[int, Any]]:
+    from distributed import Client, as_completed  # imported here: costly, and only clusters need it
+
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise ExecutionError(f"cannot reach Dask scheduler at {scheduler}: {error}") from None
+    try:
+        futures = client.map(fn, items, retries=DASK_RETRIES, pure=False)
+        index_of = {future.key: index for index, future in enumerate(futures)}
+        for future in as_completed(futures):
+            yield index_of[future.key], _outcome(future)
+            future.release()
+    finally:
+        client.close()
+
+
+def _outcome(future: Any) -> Any:
+    """The future's result, or a :class:`TaskFailure` if the task raised (or its worker died)."""
+    try:
+        return future.result()
+    except Exception as error:
+        return TaskFailure.from_exception(error)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    # Never fork: the parent may hold threads (progress bar, Dask, BLAS) whose locks a fork copies.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+@contextmanager
+def _progress_bar(total: int, description: str, *, enabled: bool) -> Iterator[Callable[[], None]]:
+    """Yield a function that advances a rich progress bar by one task (a no-op when disabled)."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description or "tasks", total=total)
+        yield lambda: bar.advance(task)
