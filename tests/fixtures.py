@@ -14,6 +14,7 @@ reader tests compare against an independent description of each scheme.
 
 from __future__ import annotations
 
+import itertools
 import os
 import unicodedata
 import zlib
@@ -29,6 +30,57 @@ DURATION_S = 0.5
 
 LABEL_PITCH_HZ = {"neutral": 140.0, "sad": 110.0, "happy": 260.0, "angry": 320.0, None: 200.0}
 """Base pitch of the generated tone per four-class label (``None``: unlabelled emotions)."""
+
+# The fixture's own description of each naming scheme: code -> label, or (folder, label).
+EMODB_CODES = {"W": "angry", "L": None, "E": None, "A": None, "F": "happy", "T": "sad", "N": "neutral"}
+RAVDESS_CODES = {
+    "01": "neutral",
+    "02": None,
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": None,
+    "07": None,
+    "08": None,
+}
+SAVEE_CODES = {"a": "angry", "d": None, "f": None, "h": "happy", "n": "neutral", "sa": "sad", "su": None}
+CAFE_CODES = {
+    "C": ("Colère", "angry"),
+    "D": ("Dégoût", None),
+    "J": ("Joie", "happy"),
+    "N": ("Neutre", "neutral"),
+    "P": ("Peur", None),
+    "S": ("Surprise", None),
+    "T": ("Tristesse", "sad"),
+}
+URDU_CODES = {"A": ("Angry", "angry"), "H": ("Happy", "happy"), "N": ("Neutral", "neutral"), "S": ("Sad", "sad")}
+AESD_CODES = {
+    "a": ("anger", "angry"),
+    "d": ("disgust", None),
+    "f": ("fear", None),
+    "h": ("happiness", "happy"),
+    "s": ("sadness", "sad"),
+}
+TESS_CODES = {
+    "angry": ("angry", "angry"),
+    "disgust": ("disgust", None),
+    "fear": ("Fear", None),
+    "happy": ("happy", "happy"),
+    "neutral": ("neutral", "neutral"),
+    "ps": ("pleasant_surprised", None),
+    "sad": ("Sad", "sad"),
+}
+TESS_WORDS = ("back", "bar", "base", "bath", "bean", "beg", "bite", "boat", "bone", "book")
+IEMOCAP_CODES = {
+    "neu": "neutral",
+    "hap": "happy",
+    "exc": "happy",
+    "sad": "sad",
+    "ang": "angry",
+    "fru": None,
+    "xxx": None,
+}
+MANIFEST_EMOTIONS = {"anger": "angry", "happy": "happy", "sad": "sad", "neutral": "neutral", "calm": None}
 
 
 def corpora_dir() -> Path:
@@ -56,12 +108,12 @@ def write_tone(
 ) -> Path:
     """Write a short voiced-like tone to ``path`` (parents created) and return it.
 
-    The signal is deterministic per file name: a sine at the label's pitch
+    The signal is deterministic per file name and its two parent folders: a sine at the label's pitch
     (plus a per-file offset) with a slow vibrato, a second harmonic and noise.
     ``audio_format="AIFF", subtype="FLOAT"`` writes AIFF-C content whatever
     the file's extension.
     """
-    rng = np.random.default_rng(zlib.crc32(path.name.encode()))
+    rng = np.random.default_rng(zlib.crc32("/".join(path.parts[-3:]).encode()))
     time = np.arange(int(round(duration_s * sample_rate))) / sample_rate
     pitch = LABEL_PITCH_HZ[label] * (1 + 0.05 * rng.standard_normal())
     phase = 2 * np.pi * np.cumsum(pitch * (1 + 0.03 * np.sin(2 * np.pi * 5 * time))) / sample_rate
@@ -77,6 +129,11 @@ def write_garbage(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"this is not audio at all" * 8)
     return path
+
+
+def _check_per_class(per_class: int, available: int, corpus: str, code: str) -> None:
+    if not 1 <= per_class <= available:
+        raise ValueError(f"{corpus} has {available} distinct names for emotion {code}, asked for {per_class}")
 
 
 # Each builder writes a clean layout (``per_class`` files per speaker and emotion)
@@ -95,9 +152,6 @@ def make_emodb(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Pa
     return root
 
 
-EMODB_CODES = {"W": "angry", "L": None, "E": None, "A": None, "F": "happy", "T": "sad", "N": "neutral"}
-
-
 def make_ravdess(root: Path, *, per_class: int = 1, actors: int = 6, odd_cases: bool = False) -> Path:
     """RAVDESS speech: ``Actor_NN/03-01-EE-II-SS-RR-AA.wav``.
 
@@ -106,31 +160,20 @@ def make_ravdess(root: Path, *, per_class: int = 1, actors: int = 6, odd_cases: 
     """
     for actor in range(1, actors + 1):
         for code, label in RAVDESS_CODES.items():
-            for index in range(per_class):
-                intensity = 1 if code == "01" else index % 2 + 1
-                statement, repetition = (index // 2) % 2 + 1, (index // 4) % 2 + 1
+            intensities = (1,) if code == "01" else (1, 2)  # neutral has no strong intensity
+            variants = list(itertools.product((1, 2), (1, 2), intensities))
+            _check_per_class(per_class, len(variants), "RAVDESS", code)
+            for repetition, statement, intensity in variants[:per_class]:
                 name = f"03-01-{code}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}.wav"
                 write_tone(root / f"Actor_{actor:02d}" / name, label=label)
     if odd_cases:
         write_tone(root / "Actor_01" / "03-02-03-01-01-01-01.wav", label="happy")
         write_tone(root / "Actor_02" / "03-02-01-01-01-01-02.wav", label="neutral")
         write_tone(root / "Actor_01" / "01-01-05-01-01-01-01.wav", label="angry")
-        write_garbage(root / "Actor_02" / "03-01-04-02-02-02-02.wav")
+        write_garbage(root / "Actor_02" / f"03-01-04-02-02-02-{actors + 1:02d}.wav")  # no clean name clashes
         write_tone(root / "Actor_01" / "take2.WAV")
         (root / "README.txt").write_text("RAVDESS subset\n", encoding="utf-8")
     return root
-
-
-RAVDESS_CODES = {
-    "01": "neutral",
-    "02": None,
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": None,
-    "07": None,
-    "08": None,
-}
 
 
 def make_savee(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
@@ -145,36 +188,21 @@ def make_savee(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Pa
     return root
 
 
-SAVEE_CODES = {"a": "angry", "d": None, "f": None, "h": "happy", "n": "neutral", "sa": "sad", "su": None}
-
-
 def make_cafe(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
     """CaFE: ``<Émotion>/<Intensité>/AA-E-I-S.wav``; odd: a folder name in NFD (as unzipped on macOS)."""
     for actor in range(1, 7):
         for letter, (folder, label) in CAFE_CODES.items():
-            for index in range(per_class):
-                sentence = index % 6 + 1
-                if letter == "N":
-                    write_tone(root / folder / f"{actor:02d}-N-1-{sentence}.wav", label=label)
-                    continue
-                intensity = index // 6 % 2 + 1
-                strength = "Faible" if intensity == 1 else "Fort"
-                write_tone(root / folder / strength / f"{actor:02d}-{letter}-{intensity}-{sentence}.wav", label=label)
+            intensities = (1,) if letter == "N" else (1, 2)  # neutral has no intensity folder
+            variants = list(itertools.product(intensities, range(1, 7)))
+            _check_per_class(per_class, len(variants), "CaFE", letter)
+            for intensity, sentence in variants[:per_class]:
+                name = f"{actor:02d}-{letter}-{intensity}-{sentence}.wav"
+                strength = () if letter == "N" else ("Faible" if intensity == 1 else "Fort",)
+                write_tone(root.joinpath(folder, *strength, name), label=label)
     if odd_cases:
         decomposed = unicodedata.normalize("NFD", "Colère")
         write_tone(root / decomposed / "Fort" / "01-C-2-6.wav", label="angry")
     return root
-
-
-CAFE_CODES = {
-    "C": ("Colère", "angry"),
-    "D": ("Dégoût", None),
-    "J": ("Joie", "happy"),
-    "N": ("Neutre", "neutral"),
-    "P": ("Peur", None),
-    "S": ("Surprise", None),
-    "T": ("Tristesse", "sad"),
-}
 
 
 def make_urdu(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
@@ -190,9 +218,6 @@ def make_urdu(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Pat
     return root
 
 
-URDU_CODES = {"A": ("Angry", "angry"), "H": ("Happy", "happy"), "N": ("Neutral", "neutral"), "S": ("Sad", "sad")}
-
-
 def make_aesd(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
     """AESD: ``<emotion>/<e><NN> (<actor>).wav`` for actors 1-5; odd: a take suffix ``b``."""
     for actor in range(1, 6):
@@ -204,15 +229,6 @@ def make_aesd(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Pat
     return root
 
 
-AESD_CODES = {
-    "a": ("anger", "angry"),
-    "d": ("disgust", None),
-    "f": ("fear", None),
-    "h": ("happiness", "happy"),
-    "s": ("sadness", "sad"),
-}
-
-
 def make_tess(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
     """TESS: ``<OAF|YAF>_<emotion>/<OAF|YAF>_<word>_<emotion>.wav``.
 
@@ -220,24 +236,13 @@ def make_tess(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Pat
     """
     for speaker in ("OAF", "YAF"):
         for emotion, (folder, label) in TESS_CODES.items():
+            _check_per_class(per_class, len(TESS_WORDS), "TESS", emotion)
             for word in TESS_WORDS[:per_class]:
                 write_tone(root / f"{speaker}_{folder}" / f"{speaker}_{word}_{emotion}.wav", label=label)
     if odd_cases:
         write_tone(root / "OAF_angry" / "OAF_youth_angry.wav", label="angry", audio_format="AIFF", subtype="FLOAT")
         write_tone(root / "OAF_neutral" / "OA_bite_neutral.wav", label="neutral")
     return root
-
-
-TESS_CODES = {
-    "angry": ("angry", "angry"),
-    "disgust": ("disgust", None),
-    "fear": ("Fear", None),
-    "happy": ("happy", "happy"),
-    "neutral": ("neutral", "neutral"),
-    "ps": ("pleasant_surprised", None),
-    "sad": ("Sad", "sad"),
-}
-TESS_WORDS = ("back", "bar", "base", "bath", "bean", "beg", "bite", "boat", "bone", "book")
 
 
 def make_iemocap(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
@@ -280,17 +285,6 @@ def make_iemocap(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> 
     return root
 
 
-IEMOCAP_CODES = {
-    "neu": "neutral",
-    "hap": "happy",
-    "exc": "happy",
-    "sad": "sad",
-    "ang": "angry",
-    "fru": None,
-    "xxx": None,
-}
-
-
 def make_manifest(root: Path, *, per_class: int = 1, odd_cases: bool = False) -> Path:
     """A CSV manifest ``root/manifest.csv`` over ``root/audio/<speaker>/<n>.wav``; returns the CSV.
 
@@ -310,8 +304,6 @@ def make_manifest(root: Path, *, per_class: int = 1, odd_cases: bool = False) ->
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return csv_path
 
-
-MANIFEST_EMOTIONS = {"anger": "angry", "happy": "happy", "sad": "sad", "neutral": "neutral", "calm": None}
 
 BUILDERS: dict[str, Callable[..., Path]] = {
     "emodb": make_emodb,

@@ -18,8 +18,9 @@ when nothing usable is found.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
@@ -41,6 +42,8 @@ COLUMNS: tuple[str, ...] = (
     "label",
     "duration_s",
 )
+
+_OPENING_PREFIX = re.compile(r"Error opening '.*?': ")
 
 AUDIO_SUFFIX = ".wav"
 """Readers of directory corpora consider files with this extension, in any letter case."""
@@ -100,22 +103,19 @@ def scan_directory(
     language: str,
     expected: str,
     parse: Parser,
-    files: Iterable[Path] | None = None,
 ) -> pd.DataFrame:
     """Read every ``.wav`` file under ``path`` with ``parse`` into a corpus table.
 
     ``corpus`` is the registry name written in each row, ``title`` the corpus'
     human name used in messages, ``expected`` a one-line description of the
-    naming scheme for the error raised when no file matches it.  ``files``
-    overrides the file search (already absolute paths under the root).
-    Durations come from the headers (:func:`crossemo.audio.audio_info`);
+    naming scheme for the error raised when no file matches it.  Durations come from the headers (:func:`crossemo.audio.audio_info`);
     unreadable files are skipped with the reason.
     """
     root = corpus_root(path, title=title)
     rows: list[dict[str, object]] = []
     skipped: list[dict[str, str]] = []
     candidates: list[dict[str, str]] = []  # skips of files that follow the naming scheme
-    for file in find_files(root) if files is None else files:
+    for file in find_files(root):
         relative = relative_posix(file, root)
         if relative.name.startswith("._"):
             skipped.append(skip(relative, "macOS resource-fork file (._ prefix), not audio"))
@@ -130,7 +130,7 @@ def scan_directory(
         try:
             duration_s, _ = audio_info(file)
         except AudioError as error:
-            candidates.append(skip(relative, str(error)))
+            candidates.append(skip(relative, audio_reason(error)))
             continue
         rows.append(
             {
@@ -151,6 +151,17 @@ def scan_directory(
 def skip(path: PurePosixPath | str, reason: str) -> dict[str, str]:
     """One entry of ``table.attrs["skipped"]``."""
     return {"path": str(path), "reason": reason}
+
+
+def audio_reason(error: AudioError) -> str:
+    """An audio error as a skip reason, without libsndfile's "Error opening '<path>': " prefix.
+
+    The path is already the skip entry's key; dropping it lets equal reasons be counted together.
+
+    >>> audio_reason(AudioError("unreadable audio: Error opening '/a/b.wav': Format not recognised."))
+    'unreadable audio: Format not recognised.'
+    """
+    return _OPENING_PREFIX.sub("", str(error))
 
 
 def empty_corpus_error(

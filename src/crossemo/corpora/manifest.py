@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from crossemo.audio import AudioError, audio_info
-from crossemo.corpora.base import LABELS, empty_corpus_error, make_table, skip
+from crossemo.corpora.base import LABELS, audio_reason, empty_corpus_error, make_table, skip
 from crossemo.errors import CorpusLayoutError
 
 NAME = "manifest"
@@ -98,17 +98,17 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
             skipped.append(skip(f"line {number}", "empty path"))
             continue
         if relative in seen:
-            skipped.append(skip(relative, f"listed again on line {number}"))
+            skipped.append(skip(relative, "listed more than once; the first listing is kept"))
             continue
         seen.add(relative)
         file = root / relative
         if not file.is_file():
-            skipped.append(skip(relative, f"listed on line {number} but not found"))
+            skipped.append(skip(relative, "listed in the manifest but not found"))
             continue
         try:
             duration_s, _ = audio_info(file)
         except AudioError as error:
-            skipped.append(skip(relative, str(error)))
+            skipped.append(skip(relative, audio_reason(error)))
             continue
         emotion = record["emotion"].lower() or None
         rows.append(

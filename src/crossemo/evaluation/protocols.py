@@ -69,7 +69,8 @@ def speaker_folds(speakers, *, n_folds: int = 5, labels=None, seed: int = 0) -> 
     :class:`~sklearn.model_selection.StratifiedGroupKFold` (shuffled with ``seed``)
     also keeps the class proportions of the folds close; utterances without a
     label form one stratum of their own, and stratification is best effort
-    (scikit-learn's warning about rare classes is silenced).
+    (scikit-learn's warning about rare classes is silenced; when every class is
+    rarer than the fold count, the folds are not stratified).
 
     Args:
         speakers: speaker of every utterance
@@ -82,9 +83,10 @@ def speaker_folds(speakers, *, n_folds: int = 5, labels=None, seed: int = 0) -> 
             or ``labels`` differs in length from ``speakers``
 
     Examples:
-        >>> folds = speaker_folds(["a", "a", "b", "c", "c", "c"], n_folds=3)
-        >>> sorted(sorted(set(np.array(list("aabccc"))[test])) for _, test in folds)
-        [['a'], ['b'], ['c']]
+        >>> speakers = ["a", "a", "b", "c", "c", "c"]
+        >>> folds = speaker_folds(speakers, n_folds=3)
+        >>> sorted("".join(sorted({speakers[i] for i in test})) for _, test in folds)
+        ['a', 'b', 'c']
 
     """
     n_folds = _check_n_folds(n_folds)
@@ -95,10 +97,11 @@ def speaker_folds(speakers, *, n_folds: int = 5, labels=None, seed: int = 0) -> 
             f"speaker-independent {n_folds}-fold cross-validation needs at least {n_folds} speakers, "
             f"but the corpus has {unique.size}; use fewer folds or utterance-level folds"
         )
-    if labels is not None:
-        strata = _strata(labels)
-        if strata.size != groups.size:
-            raise ConfigError(f"{strata.size} labels for {groups.size} utterances")
+    strata = None if labels is None else _strata(labels)
+    if strata is not None and strata.size != groups.size:
+        raise ConfigError(f"{strata.size} labels for {groups.size} utterances")
+    # scikit-learn refuses to stratify when every class is rarer than the fold count.
+    if strata is not None and np.unique(strata, return_counts=True)[1].max() >= n_folds:
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The least populated class in y")

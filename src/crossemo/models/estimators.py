@@ -186,9 +186,16 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._check_model_params()
 
     def _validate_features(self, X: Any, *, reset: bool) -> np.ndarray:
+        # Training needs two rows (one would make every batch statistic degenerate);
+        # embedding a single row is fine.
         try:
             return validate_data(
-                self, X, reset=reset, dtype=np.float32, ensure_min_samples=2, order="C"
+                self,
+                X,
+                reset=reset,
+                dtype=np.float32,
+                ensure_min_samples=2 if reset else 1,
+                order="C",
             )
         except ValueError as error:
             raise ModelInputError(f"{type(self).__name__}: {error}") from error
@@ -280,6 +287,7 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 model.latent_dim,
                 hidden=model.hidden,
                 variational=cls.variational,
+                generator=torch.Generator(),  # weights are overwritten just below
             )
             network.load_state_dict(dict(tensors), strict=True)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:

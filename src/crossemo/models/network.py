@@ -54,16 +54,19 @@ class LatentAutoencoder(nn.Module):
         super().__init__()
         hidden = tuple(int(width) for width in hidden)
         self.variational = variational
-        self.encoder_body = _mlp((n_features, *hidden))
-        last = hidden[-1] if hidden else n_features
-        if variational:
-            self.mu_head = nn.Linear(last, latent_dim)
-            self.logvar_head = nn.Linear(last, latent_dim)
-        else:
-            self.latent_head = nn.Linear(last, latent_dim)
-        # Decoder: d -> reversed hidden (ReLU after each) -> n_features (linear).
-        self.decoder_body = _mlp((latent_dim, *reversed(hidden)))
-        self.output_layer = nn.Linear(hidden[0] if hidden else latent_dim, n_features)
+        # nn.Linear initializes itself from the global generator; fork it so building
+        # a network leaves the caller's random state alone, then re-draw from ours.
+        with torch.random.fork_rng(devices=[]):
+            self.encoder_body = _mlp((n_features, *hidden))
+            last = hidden[-1] if hidden else n_features
+            if variational:
+                self.mu_head = nn.Linear(last, latent_dim)
+                self.logvar_head = nn.Linear(last, latent_dim)
+            else:
+                self.latent_head = nn.Linear(last, latent_dim)
+            # Decoder: d -> reversed hidden (ReLU after each) -> n_features (linear).
+            self.decoder_body = _mlp((latent_dim, *reversed(hidden)))
+            self.output_layer = nn.Linear(hidden[0] if hidden else latent_dim, n_features)
         self.reset_parameters(generator=generator)
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:

@@ -1,0 +1,194 @@
+"""Reading a finished run directory into one object the figures and the HTML share."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from crossemo.errors import CrossemoError
+from crossemo.experiment import LATENTS_FILE, RESULTS_FILE
+from crossemo.report.style import condition_rank, method_rank
+
+HISTORY_KEY = re.compile(r"^(?P<method>[^/]+)/(?P<classes>\d+)c/fold(?P<fold>\d+)/seed(?P<seed>\d+)$")
+"""How ``results.json`` names a training history: ``<method>/<k>c/fold<i>/seed<s>``."""
+
+
+class ReportError(CrossemoError, ValueError):
+    """A run directory cannot be reported on (missing or malformed ``results.json``)."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything a report shows, read from one run directory."""
+
+    run_dir: Path
+    results: list[dict]
+    config: dict
+    corpora: dict[str, dict]
+    histories: dict[str, list[dict]]
+    versions: dict[str, str]
+    timings: dict
+    latents: pd.DataFrame | None
+    notes: list[str] = field(default_factory=list)  # problems reading optional parts
+
+    @property
+    def train_corpus(self) -> str:
+        """Display name of the training corpus."""
+        train = self.config.get("train") or {}
+        name = train.get("name") or train.get("corpus")
+        if name:
+            return str(name)
+        within = [record["corpus"] for record in self.results if record.get("condition") == "within"]
+        return within[0] if within else "training corpus"
+
+    @property
+    def transfer_corpora(self) -> list[str]:
+        """Transfer corpora in config order, then any others the results mention."""
+        names = []
+        for entry in self.config.get("transfer") or []:
+            name = entry.get("name") or entry.get("corpus")
+            if name and name not in names:
+                names.append(str(name))
+        for record in self.results:
+            if record.get("condition") != "within" and record["corpus"] not in names:
+                names.append(record["corpus"])
+        return names
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods that have results, in display order."""
+        return sorted({record["method"] for record in self.results}, key=method_rank)
+
+    @property
+    def class_counts(self) -> list[int]:
+        """Class-set sizes that have results, largest first."""
+        return sorted({int(record["classes"]) for record in self.results}, reverse=True)
+
+    @property
+    def primary_classes(self) -> int:
+        """Size of the protocol's class set (the one Fig. 2 and the training curves show)."""
+        protocol_classes = (self.config.get("protocol") or {}).get("classes")
+        if protocol_classes and len(protocol_classes) in self.class_counts:
+            return len(protocol_classes)
+        return self.class_counts[0] if self.class_counts else 4
+
+    @property
+    def latent_dim(self) -> int | None:
+        """Latent dimension from the config, else from the latents' columns."""
+        dim = (self.config.get("model") or {}).get("latent_dim")
+        if isinstance(dim, int):
+            return dim
+        if self.latents is not None:
+            return len(latent_columns(self.latents))
+        return None
+
+    def records(self, **where: object) -> list[dict]:
+        """Result records matching every ``key=value`` given, in display order."""
+        chosen = [r for r in self.results if all(r.get(key) == value for key, value in where.items())]
+        return sorted(chosen, key=self.record_rank)
+
+    def record_rank(self, record: dict) -> tuple:
+        """Sort key: class-set size (largest first), method, corpus (training first), condition."""
+        corpora = [self.train_corpus, *self.transfer_corpora]
+        corpus = record["corpus"]
+        position = corpora.index(corpus) if corpus in corpora else len(corpora)
+        return (
+            -int(record["classes"]),
+            method_rank(record["method"]),
+            position,
+            corpus,
+            condition_rank(record["condition"]),
+        )
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read ``run_dir``'s ``results.json`` (required) and ``latents.parquet`` (optional).
+
+    Raises :class:`ReportError` when the directory or ``results.json`` is missing
+    or malformed; a missing or unreadable ``latents.parquet`` is recorded in
+    ``notes`` and the figures that need it are skipped.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportError(f"run directory not found: {run_dir}")
+    results_path = run_dir / RESULTS_FILE
+    if not results_path.is_file():
+        raise ReportError(
+            f"{run_dir} has no {RESULTS_FILE}: it is not a finished crossemo run "
+            "(run `crossemo run CONFIG --out RUN_DIR` first, or let an interrupted run finish)"
+        )
+    try:
+        content = json.loads(results_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ReportError(f"{results_path} is not valid JSON: {error}") from None
+    _check_results(content, results_path)
+
+    notes: list[str] = []
+    latents = None
+    latents_path = run_dir / LATENTS_FILE
+    if latents_path.is_file():
+        try:
+            latents = pd.read_parquet(latents_path)
+        except Exception as error:  # pyarrow raises several unrelated types for a bad file
+            notes.append(f"{LATENTS_FILE} could not be read ({type(error).__name__}: {error})")
+        else:
+            missing = {"method", "classes", "fold", "seed", "corpus", "condition", "label"} - set(latents)
+            if missing or not latent_columns(latents):
+                notes.append(f"{LATENTS_FILE} lacks the columns {sorted(missing) or ['z0']}")
+                latents = None
+    else:
+        notes.append(f"{LATENTS_FILE} is missing, so the latent-space figures are skipped")
+
+    return RunData(
+        run_dir=run_dir,
+        results=list(content["results"]),
+        config=dict(content.get("config") or {}),
+        corpora=dict(content.get("corpora") or {}),
+        histories=dict(content.get("histories") or {}),
+        versions=dict(content.get("versions") or {}),
+        timings=dict(content.get("timings") or {}),
+        latents=latents,
+        notes=notes,
+    )
+
+
+def latent_columns(latents: pd.DataFrame) -> list[str]:
+    """The latent coordinate columns ``z0, z1, ...`` in order."""
+    columns = [column for column in latents.columns if re.fullmatch(r"z\d+", str(column))]
+    return sorted(columns, key=lambda column: int(column[1:]))
+
+
+def parse_history_key(key: str) -> dict | None:
+    """Split a history key into method, classes, fold and seed; ``None`` when malformed.
+
+    >>> parse_history_key("vae_ss/4c/fold2/seed0")
+    {'method': 'vae_ss', 'classes': 4, 'fold': 2, 'seed': 0}
+    """
+    match = HISTORY_KEY.match(key)
+    if match is None:
+        return None
+    parts = match.groupdict()
+    return {
+        "method": parts["method"],
+        "classes": int(parts["classes"]),
+        "fold": int(parts["fold"]),
+        "seed": int(parts["seed"]),
+    }
+
+
+def _check_results(content: object, path: Path) -> None:
+    if not isinstance(content, dict) or not isinstance(content.get("results"), list):
+        raise ReportError(f"{path} has no list of results under the key 'results'")
+    required = ("method", "corpus", "condition", "classes", "balanced_accuracy")
+    for position, record in enumerate(content["results"]):
+        if not isinstance(record, dict):
+            raise ReportError(f"{path}: result {position} is not an object")
+        missing = [key for key in required if key not in record]
+        if missing:
+            raise ReportError(f"{path}: result {position} lacks {', '.join(missing)}")
+        if not isinstance(record["balanced_accuracy"], dict):
+            raise ReportError(f"{path}: result {position} has a malformed balanced_accuracy")

@@ -1,0 +1,1 @@
+"""crossemo tests; ``tests.fixtures`` builds small corpora for them."""

@@ -1,0 +1,441 @@
+"""Each directory corpus reader on small generated layouts in its real naming scheme."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crossemo.corpora import COLUMNS, LABELS, aesd, cafe, emodb, iemocap, ravdess, savee, tess, urdu
+from crossemo.errors import CorpusLayoutError
+from tests.fixtures import make_corpus, write_garbage, write_tone
+
+FACTS = ["path", "speaker", "gender", "emotion", "label"]
+
+
+def facts(table: pd.DataFrame) -> list[tuple]:
+    """The rows' path, speaker, gender, emotion and label as tuples."""
+    return [tuple(row) for row in table[FACTS].itertuples(index=False)]
+
+
+def skipped(table: pd.DataFrame) -> dict[str, str]:
+    return {entry["path"]: entry["reason"] for entry in table.attrs["skipped"]}
+
+
+def check_contract(table: pd.DataFrame, *, root: Path, corpus: str, language: str) -> None:
+    """Columns, sorting, attrs and constant columns every reader must honour."""
+    assert list(table.columns) == list(COLUMNS)
+    assert table["path"].tolist() == sorted(table["path"])
+    assert table.attrs["root"] == str(root.resolve())
+    assert set(table["corpus"]) == {corpus}
+    assert set(table["language"]) == {language}
+    assert set(table["label"].dropna()) <= set(LABELS)
+    assert all(not Path(path).is_absolute() and "\\" not in path for path in table["path"])
+    assert all((root / path).is_file() for path in table["path"])
+    assert table["duration_s"].dtype == float
+
+
+# Emo-DB ---------------------------------------------------------------------------------------
+
+
+def test_emodb_rows_come_from_the_file_names(tmp_path: Path) -> None:
+    for name in ("03a01Wa.wav", "08b02Ld.wav", "16a05Fc.wav", "12b09Tb.wav"):
+        write_tone(tmp_path / "wav" / name)
+    write_tone(tmp_path / "other" / "09a07Na.wav", duration_s=1.25)  # a different layout still reads
+    write_tone(tmp_path / "wav" / "14a01Xa.wav")  # a letter Emo-DB does not use
+    write_tone(tmp_path / "wav" / "notes.wav")
+    (tmp_path / "erkennung.txt").write_text("x", encoding="utf-8")
+
+    table = emodb.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="emodb", language="de")
+    assert facts(table) == [
+        ("other/09a07Na.wav", "Speaker_09", "female", "neutral", "neutral"),
+        ("wav/03a01Wa.wav", "Speaker_03", "male", "anger", "angry"),
+        ("wav/08b02Ld.wav", "Speaker_08", "female", "boredom", None),
+        ("wav/12b09Tb.wav", "Speaker_12", "male", "sadness", "sad"),
+        ("wav/16a05Fc.wav", "Speaker_16", "female", "happiness", "happy"),
+    ]
+    assert table["duration_s"].tolist() == pytest.approx([1.25, 0.5, 0.5, 0.5, 0.5])
+    reasons = skipped(table)
+    assert set(reasons) == {"wav/14a01Xa.wav", "wav/notes.wav"}
+    assert "emotion letter 'X'" in reasons["wav/14a01Xa.wav"]
+    assert "does not follow the Emo-DB scheme" in reasons["wav/notes.wav"]
+
+
+def test_emodb_generated_corpus_has_every_speaker_and_emotion(tmp_path: Path) -> None:
+    table = emodb.read(make_corpus("emodb", tmp_path, per_class=2, odd_cases=True))
+
+    assert len(table) == 10 * 7 * 2
+    assert table["speaker"].nunique() == 10
+    assert table.groupby("gender")["speaker"].nunique().to_dict() == {"female": 5, "male": 5}
+    assert table["label"].value_counts().to_dict() == {label: 20 for label in LABELS}
+    assert list(skipped(table)) == ["wav/silence_reference.wav"]
+
+
+# RAVDESS --------------------------------------------------------------------------------------
+
+
+def test_ravdess_rows_skips_and_song_option(tmp_path: Path) -> None:
+    names = {
+        "Actor_01/03-01-01-01-01-01-01.wav": ("Actor_01", "male", "neutral", "neutral"),
+        "Actor_01/03-01-02-02-01-02-01.wav": ("Actor_01", "male", "calm", None),
+        "Actor_02/03-01-03-01-02-01-02.wav": ("Actor_02", "female", "happy", "happy"),
+        "Actor_02/03-01-04-02-01-01-02.wav": ("Actor_02", "female", "sad", "sad"),
+        "Actor_23/03-01-05-01-01-01-23.wav": ("Actor_23", "male", "angry", "angry"),
+        "Actor_24/03-01-08-02-02-02-24.wav": ("Actor_24", "female", "surprised", None),
+    }
+    for name in names:
+        write_tone(tmp_path / name)
+    song = "Actor_01/03-02-03-02-01-01-01.wav"
+    write_tone(tmp_path / song)
+    write_tone(tmp_path / "Actor_01/01-01-05-01-01-01-01.wav")  # full-AV modality code
+    write_tone(tmp_path / "Actor_01/03-01-09-01-01-01-01.wav")  # no such emotion
+    write_garbage(tmp_path / "Actor_02/03-01-05-01-01-01-02.wav")
+    write_tone(tmp_path / "Actor_02/take2.WAV")  # upper-case extension, unrelated name
+    (tmp_path / "README.md").write_text("x", encoding="utf-8")
+
+    table = ravdess.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="ravdess", language="en")
+    assert facts(table) == [(path, *fields) for path, fields in sorted(names.items())]
+    reasons = skipped(table)
+    assert set(reasons) == {
+        song,
+        "Actor_01/01-01-05-01-01-01-01.wav",
+        "Actor_01/03-01-09-01-01-01-01.wav",
+        "Actor_02/03-01-05-01-01-01-02.wav",
+        "Actor_02/take2.WAV",
+    }
+    assert "song" in reasons[song] and "include_song" in reasons[song]
+    assert "not audio-only" in reasons["Actor_01/01-01-05-01-01-01-01.wav"]
+    assert "emotion code 09" in reasons["Actor_01/03-01-09-01-01-01-01.wav"]
+    assert reasons["Actor_02/03-01-05-01-01-01-02.wav"].startswith("unreadable audio")
+    assert "Actor_NN/03-01-EE-II-SS-RR-AA.wav" in reasons["Actor_02/take2.WAV"]
+
+    with_song = ravdess.read(tmp_path, include_song=True)
+    assert len(with_song) == len(names) + 1
+    assert facts(with_song[with_song["path"] == song]) == [(song, "Actor_01", "male", "happy", "happy")]
+    assert song not in skipped(with_song)
+
+
+def test_ravdess_generated_corpus_odd_cases(tmp_path: Path) -> None:
+    table = ravdess.read(make_corpus("ravdess", tmp_path, per_class=2, odd_cases=True))
+
+    assert len(table) == 6 * 8 * 2
+    assert table["speaker"].nunique() == 6
+    assert len(skipped(table)) == 5
+    assert sum("song file" in reason for reason in skipped(table).values()) == 2
+
+
+# SAVEE ----------------------------------------------------------------------------------------
+
+
+def test_savee_codes_speaker_folders_and_flat_prefixes(tmp_path: Path) -> None:
+    for name in ("DC/a01.wav", "DC/sa02.wav", "JE/su15.wav", "JK/n30.wav", "KL/h03.wav", "KL/d01.wav", "JE/f07.wav"):
+        write_tone(tmp_path / "AudioData" / name)
+    write_tone(tmp_path / "flat" / "JK_sa03.wav")  # re-distributed flat copies carry the speaker as prefix
+    write_tone(tmp_path / "AudioData" / "misc" / "a02.wav")  # no speaker folder
+    write_tone(tmp_path / "AudioData" / "DC" / "x01.wav")
+
+    table = savee.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="savee", language="en")
+    assert facts(table) == [
+        ("AudioData/DC/a01.wav", "DC", "male", "anger", "angry"),
+        ("AudioData/DC/sa02.wav", "DC", "male", "sadness", "sad"),
+        ("AudioData/JE/f07.wav", "JE", "male", "fear", None),
+        ("AudioData/JE/su15.wav", "JE", "male", "surprise", None),
+        ("AudioData/JK/n30.wav", "JK", "male", "neutral", "neutral"),
+        ("AudioData/KL/d01.wav", "KL", "male", "disgust", None),
+        ("AudioData/KL/h03.wav", "KL", "male", "happiness", "happy"),
+        ("flat/JK_sa03.wav", "JK", "male", "sadness", "sad"),
+    ]
+    reasons = skipped(table)
+    assert "speaker unknown" in reasons["AudioData/misc/a02.wav"]
+    assert "does not follow the SAVEE scheme" in reasons["AudioData/DC/x01.wav"]
+
+
+# CaFE -----------------------------------------------------------------------------------------
+
+
+def test_cafe_reads_non_ascii_folders_and_letters(tmp_path: Path) -> None:
+    layout = {
+        "Colère/Fort/01-C-2-3.wav": ("Actor_01", "male", "anger", "angry"),
+        "Dégoût/Faible/02-D-1-1.wav": ("Actor_02", "female", "disgust", None),
+        "Joie/Fort/03-J-2-6.wav": ("Actor_03", "male", "happiness", "happy"),
+        "Neutre/04-N-1-2.wav": ("Actor_04", "female", "neutral", "neutral"),
+        "Peur/Faible/05-P-1-4.wav": ("Actor_05", "male", "fear", None),
+        "Surprise/Fort/06-S-2-5.wav": ("Actor_06", "female", "surprise", None),
+        "Tristesse/Faible/06-T-1-1.wav": ("Actor_06", "female", "sadness", "sad"),
+        unicodedata.normalize("NFD", "Colère") + "/Faible/02-C-1-1.wav": ("Actor_02", "female", "anger", "angry"),
+    }
+    for name in layout:
+        write_tone(tmp_path / name, sample_rate=48_000)
+    write_tone(tmp_path / "Colère" / "Fort" / "01-X-2-3.wav")
+
+    table = cafe.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="cafe", language="fr")
+    assert facts(table) == [(path, *fields) for path, fields in sorted(layout.items())]
+    assert "emotion letter 'X'" in skipped(table)["Colère/Fort/01-X-2-3.wav"]
+
+
+def test_cafe_generated_corpus(tmp_path: Path) -> None:
+    table = cafe.read(make_corpus("cafe", tmp_path, per_class=3, odd_cases=True))
+
+    assert len(table) == 6 * 7 * 3 + 1
+    assert table.groupby("gender")["speaker"].nunique().to_dict() == {"female": 3, "male": 3}
+    assert table.attrs["skipped"] == []
+
+
+# URDU -----------------------------------------------------------------------------------------
+
+
+def test_urdu_speaker_gender_and_emotion_from_names(tmp_path: Path) -> None:
+    layout = {
+        "Angry/SM1_F10_A01.wav": ("SM1", "male", "angry", "angry"),
+        "Happy/SF12_F3_H07.wav": ("SF12", "female", "happy", "happy"),
+        "Neutral/SM27_F1_N02.wav": ("SM27", "male", "neutral", "neutral"),
+        "Sad/SF1_F22_S11.wav": ("SF1", "female", "sad", "sad"),
+        "elsewhere/SM1_F11_S02.wav": ("SM1", "male", "sad", "sad"),  # label from the name, not the folder
+    }
+    for name in layout:
+        write_tone(tmp_path / name)
+    write_tone(tmp_path / "Angry" / "SM1_F10_Q01.wav")
+
+    table = urdu.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="urdu", language="ur")
+    assert facts(table) == [(path, *fields) for path, fields in sorted(layout.items())]
+    assert "emotion letter 'Q'" in skipped(table)["Angry/SM1_F10_Q01.wav"]
+
+
+# AESD -----------------------------------------------------------------------------------------
+
+
+def test_aesd_names_with_actor_and_take_suffix(tmp_path: Path) -> None:
+    layout = {
+        "anger/a01 (1).wav": ("Actor_1", None, "anger", "angry"),
+        "anger/a01 (1)b.wav": ("Actor_1", None, "anger", "angry"),
+        "disgust/d12 (3).wav": ("Actor_3", None, "disgust", None),
+        "fear/f20 (5).wav": ("Actor_5", None, "fear", None),
+        "happiness/h05 (2).wav": ("Actor_2", None, "happiness", "happy"),
+        "sadness/s19 (4).wav": ("Actor_4", None, "sadness", "sad"),
+    }
+    for name in layout:
+        write_tone(tmp_path / name)
+    write_tone(tmp_path / "anger" / "n01 (1).wav")
+
+    table = aesd.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="aesd", language="el")
+    assert facts(table) == [(path, *fields) for path, fields in sorted(layout.items())]
+    assert "neutral" not in set(table["label"])
+    assert "emotion letter 'n'" in skipped(table)["anger/n01 (1).wav"]
+
+
+# TESS -----------------------------------------------------------------------------------------
+
+
+def test_tess_prefixes_aiff_content_and_emotions(tmp_path: Path) -> None:
+    layout = {
+        "OAF_angry/OAF_back_angry.wav": ("OAF", "female", "angry", "angry"),
+        "OAF_neutral/OA_bite_neutral.wav": ("OAF", "female", "neutral", "neutral"),
+        "YAF_Fear/YAF_bar_fear.wav": ("YAF", "female", "fear", None),
+        "YAF_pleasant_surprised/YAF_base_ps.wav": ("YAF", "female", "pleasant_surprise", None),
+        "YAF_sad/YAF_bath_sad.wav": ("YAF", "female", "sad", "sad"),
+        "YAF_happy/YAF_bean_happy.wav": ("YAF", "female", "happy", "happy"),
+        "OAF_disgust/OAF_beg_disgust.wav": ("OAF", "female", "disgust", None),
+    }
+    for name in layout:
+        write_tone(tmp_path / name)
+    aiff = "OAF_happy/OAF_youth_happy.wav"
+    write_tone(tmp_path / aiff, duration_s=0.75, sample_rate=24_414, audio_format="AIFF", subtype="FLOAT")
+    layout[aiff] = ("OAF", "female", "happy", "happy")
+    assert (tmp_path / aiff).read_bytes()[8:12] == b"AIFC"
+    write_tone(tmp_path / "OAF_angry" / "XAF_back_angry.wav")
+
+    table = tess.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="tess", language="en")
+    assert facts(table) == [(path, *fields) for path, fields in sorted(layout.items())]
+    assert table.set_index("path").loc[aiff, "duration_s"] == pytest.approx(0.75, abs=1e-4)
+    assert "neither OAF nor YAF" in skipped(table)["OAF_angry/XAF_back_angry.wav"]
+
+
+# IEMOCAP --------------------------------------------------------------------------------------
+
+
+def write_iemocap_dialog(root: Path, dialog: str, codes: dict[str, str], *, listed: list[str] | None = None) -> None:
+    """One dialog: utterance wavs for ``codes`` and the evaluation lines of ``listed`` (default: all)."""
+    session = root / f"Session{int(dialog[3:5])}"
+    lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+    for number, (utterance, code) in enumerate(codes.items()):
+        write_tone(session / "sentences" / "wav" / dialog / f"{utterance}.wav")
+        if listed is None or utterance in listed:
+            lines += [
+                f"[{number + 1.5:.4f} - {number + 2.0:.4f}]\t{utterance}\t{code}\t[2.5000, 2.5000, 2.5000]",
+                "C-E1:\tNeutral state;\t()",
+                "A-E2:\tval 3; act 2; dom  2;\t()",
+                "",
+            ]
+    evaluation = session / "dialog" / "EmoEvaluation"
+    evaluation.mkdir(parents=True, exist_ok=True)
+    (evaluation / f"{dialog}.txt").write_text("\n".join(lines), encoding="utf-8")
+    # Per-annotator files in another format live in subfolders and must be ignored.
+    (evaluation / "Categorical").mkdir(exist_ok=True)
+    (evaluation / "Categorical" / f"{dialog}_e2_cat.txt").write_text(
+        "".join(f"{utterance} :Anger; ()\n" for utterance in codes), encoding="utf-8"
+    )
+
+
+def test_iemocap_labels_speakers_and_skips(tmp_path: Path) -> None:
+    write_iemocap_dialog(
+        tmp_path,
+        "Ses01F_impro01",
+        {
+            "Ses01F_impro01_F000": "neu",
+            "Ses01F_impro01_M013": "exc",
+            "Ses01F_impro01_F001": "xxx",
+            "Ses01F_impro01_M002": "fru",
+            "Ses01F_impro01_F002": "sad",
+        },
+        listed=["Ses01F_impro01_F000", "Ses01F_impro01_M013", "Ses01F_impro01_F001", "Ses01F_impro01_M002"],
+    )
+    write_iemocap_dialog(
+        tmp_path,
+        "Ses03M_script01_1b",
+        {"Ses03M_script01_1b_F004": "hap", "Ses03M_script01_1b_M010": "ang", "Ses03M_script01_1b_M011": "sur"},
+    )
+    write_tone(tmp_path / "Session1" / "dialog" / "wav" / "Ses01F_impro01.wav", duration_s=1.0)
+
+    table = iemocap.read(tmp_path)
+
+    check_contract(table, root=tmp_path, corpus="iemocap", language="en")
+    wav = "Session{}/sentences/wav/{}/{}.wav"
+    assert facts(table) == [
+        (wav.format(1, "Ses01F_impro01", "Ses01F_impro01_F000"), "Ses01F", "female", "neutral", "neutral"),
+        (wav.format(1, "Ses01F_impro01", "Ses01F_impro01_F001"), "Ses01F", "female", "unknown", None),
+        (wav.format(1, "Ses01F_impro01", "Ses01F_impro01_M002"), "Ses01M", "male", "frustration", None),
+        (wav.format(1, "Ses01F_impro01", "Ses01F_impro01_M013"), "Ses01M", "male", "excited", "happy"),
+        (wav.format(3, "Ses03M_script01_1b", "Ses03M_script01_1b_F004"), "Ses03F", "female", "happiness", "happy"),
+        (wav.format(3, "Ses03M_script01_1b", "Ses03M_script01_1b_M010"), "Ses03M", "male", "anger", "angry"),
+        (wav.format(3, "Ses03M_script01_1b", "Ses03M_script01_1b_M011"), "Ses03M", "male", "surprise", None),
+    ]
+    assert {speaker[:5] for speaker in table["speaker"]} == {"Ses01", "Ses03"}
+    reasons = skipped(table)
+    assert set(reasons) == {
+        wav.format(1, "Ses01F_impro01", "Ses01F_impro01_F002"),
+        "Session1/dialog/wav/Ses01F_impro01.wav",
+    }
+    assert "no line" in reasons[wav.format(1, "Ses01F_impro01", "Ses01F_impro01_F002")]
+    assert "whole-dialog" in reasons["Session1/dialog/wav/Ses01F_impro01.wav"]
+
+
+def test_iemocap_generated_corpus_and_one_session(tmp_path: Path) -> None:
+    root = make_corpus("iemocap", tmp_path, odd_cases=True)
+
+    table = iemocap.read(root)
+    session = iemocap.read(root / "Session2")
+
+    assert len(table) == 5 * 2 * 2 * 7  # sessions x dialogs x speakers x codes
+    assert table["speaker"].nunique() == 10
+    assert table["label"].value_counts().to_dict() == {"happy": 40, "neutral": 20, "sad": 20, "angry": 20}
+    assert len(skipped(table)) == 4  # per session-1 dialog: the dialog wav and an unlisted utterance
+    assert set(session["speaker"]) == {"Ses02F", "Ses02M"}
+    assert session.attrs["root"] == str((root / "Session2").resolve())
+
+
+def test_iemocap_without_evaluation_files_says_why(tmp_path: Path) -> None:
+    write_tone(tmp_path / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav")
+
+    with pytest.raises(CorpusLayoutError, match="no usable IEMOCAP files.*no line for this utterance"):
+        iemocap.read(tmp_path)
+
+
+# Shared behaviour ------------------------------------------------------------------------------
+
+READERS_AND_EXAMPLES = [
+    (emodb.read, "Emo-DB", "03a01Wa.wav"),
+    (ravdess.read, "RAVDESS", "Actor_NN/03-01-EE-II-SS-RR-AA.wav"),
+    (savee.read, "SAVEE", "AudioData/<DC|JE|JK|KL>"),
+    (cafe.read, "CaFE", "Colère/Fort/01-C-2-3.wav"),
+    (urdu.read, "URDU", "SM1_F10_A01.wav"),
+    (aesd.read, "AESD", "a01 (1).wav"),
+    (tess.read, "TESS", "<OAF|YAF>_<word>_"),
+    (iemocap.read, "IEMOCAP", "EmoEvaluation"),
+]
+
+
+@pytest.mark.parametrize(("read", "title", "example"), READERS_AND_EXAMPLES)
+def test_wrong_layout_is_one_clear_error(tmp_path: Path, read, title: str, example: str) -> None:
+    write_tone(tmp_path / "recordings" / "take_001.wav")
+    (tmp_path / "README.txt").write_text("not a corpus", encoding="utf-8")
+
+    with pytest.raises(CorpusLayoutError) as raised:
+        read(tmp_path)
+
+    message = str(raised.value)
+    assert f"no {title} files found under {tmp_path.resolve()}" in message
+    assert "1 .wav files with other names" in message
+    assert example in message
+
+
+@pytest.mark.parametrize(("read", "title", "example"), READERS_AND_EXAMPLES)
+def test_missing_folder_and_file_instead_of_folder(tmp_path: Path, read, title: str, example: str) -> None:
+    with pytest.raises(CorpusLayoutError, match=f"{title} folder not found"):
+        read(tmp_path / "absent")
+    file = write_tone(tmp_path / "single.wav")
+    with pytest.raises(CorpusLayoutError, match="expects a folder"):
+        read(file)
+
+
+def test_all_files_unreadable_is_an_error_with_the_reasons(tmp_path: Path) -> None:
+    write_garbage(tmp_path / "wav" / "03a01Wa.wav")
+    write_garbage(tmp_path / "wav" / "03a02Wa.wav")
+
+    with pytest.raises(CorpusLayoutError, match=r"all 2 candidate files were skipped \(2 x unreadable audio"):
+        emodb.read(tmp_path)
+
+
+def test_only_song_files_is_an_error_pointing_to_the_option(tmp_path: Path) -> None:
+    write_tone(tmp_path / "Actor_01" / "03-02-01-01-01-01-01.wav")
+
+    with pytest.raises(CorpusLayoutError, match="include_song=True"):
+        ravdess.read(tmp_path)
+    assert len(ravdess.read(tmp_path, include_song=True)) == 1
+
+
+def test_macos_resource_forks_are_skipped_with_their_reason(tmp_path: Path) -> None:
+    write_tone(tmp_path / "wav" / "03a01Wa.wav")
+    write_garbage(tmp_path / "__MACOSX" / "wav" / "._03a01Wa.wav")
+
+    table = emodb.read(tmp_path)
+
+    assert table["path"].tolist() == ["wav/03a01Wa.wav"]
+    assert "resource-fork" in skipped(table)["__MACOSX/wav/._03a01Wa.wav"]
+
+
+def test_symlinked_folders_are_followed_once(tmp_path: Path) -> None:
+    write_tone(tmp_path / "store" / "03a01Wa.wav")
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "wav").symlink_to(tmp_path / "store", target_is_directory=True)
+    (tmp_path / "store" / "loop").symlink_to(root, target_is_directory=True)
+
+    table = emodb.read(root)
+
+    assert table["path"].tolist() == ["wav/03a01Wa.wav"]
+
+
+def test_reading_twice_gives_the_same_table(tmp_path: Path) -> None:
+    root = make_corpus("tess", tmp_path, per_class=2, odd_cases=True)
+
+    first, second = tess.read(root), tess.read(root)
+
+    pd.testing.assert_frame_equal(first, second)
+    assert first.attrs == second.attrs
+    assert first["duration_s"].tolist() == pytest.approx([0.5] * len(first))

@@ -1,0 +1,155 @@
+"""The registry: read_corpus dispatch and validation, summarize and class_by_speaker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crossemo.corpora import COLUMNS, LABELS, READERS, class_by_speaker, read_corpus, summarize
+from crossemo.errors import CorpusLayoutError, CrossemoError
+from tests.fixtures import BUILDERS, make_corpus, write_tone
+
+LANGUAGES = {
+    "iemocap": "en",
+    "emodb": "de",
+    "savee": "en",
+    "cafe": "fr",
+    "urdu": "ur",
+    "aesd": "el",
+    "ravdess": "en",
+    "tess": "en",
+}
+
+
+def test_registry_names_every_corpus_and_has_a_fixture_for_each() -> None:
+    assert set(READERS) == {*LANGUAGES, "manifest"}
+    assert set(BUILDERS) == set(READERS)
+
+
+@pytest.mark.parametrize("name", sorted(LANGUAGES))
+def test_every_generated_corpus_reads_with_its_language(tmp_path: Path, name: str) -> None:
+    table = read_corpus(name, make_corpus(name, tmp_path))
+
+    summary = summarize(table)
+
+    assert list(table.columns) == list(COLUMNS)
+    assert summary["corpus"] == name
+    assert summary["language"] == LANGUAGES[name]
+    assert summary["files"] == len(table) > 0
+    expected_labels = set(LABELS) - ({"neutral"} if name == "aesd" else set())
+    assert {label for label, count in summary["labels"].items() if count} == expected_labels
+
+
+def test_read_corpus_accepts_any_case_and_passes_include_song(tmp_path: Path) -> None:
+    write_tone(tmp_path / "Actor_01" / "03-01-01-01-01-01-01.wav")
+    write_tone(tmp_path / "Actor_01" / "03-02-01-01-01-01-01.wav")
+
+    assert len(read_corpus("RAVDESS", tmp_path)) == 1
+    assert len(read_corpus(" ravdess ", tmp_path, include_song=True)) == 2
+
+
+def test_include_song_is_ignored_by_corpora_without_songs(tmp_path: Path) -> None:
+    write_tone(tmp_path / "wav" / "03a01Wa.wav")
+
+    assert len(read_corpus("emodb", tmp_path, include_song=True)) == 1
+
+
+def test_unknown_corpus_lists_the_known_names(tmp_path: Path) -> None:
+    with pytest.raises(CorpusLayoutError) as raised:
+        read_corpus("crema-d", tmp_path)
+
+    message = str(raised.value)
+    assert "unknown corpus 'crema-d'" in message
+    assert all(name in message for name in READERS)
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusLayoutError, match="emodb path not found: .*absent"):
+        read_corpus("emodb", tmp_path / "absent")
+    with pytest.raises(CorpusLayoutError, match="manifest path not found"):
+        read_corpus("manifest", tmp_path / "absent.csv")
+
+
+def test_a_corpus_read_as_another_is_one_crossemo_error(tmp_path: Path) -> None:
+    root = make_corpus("emodb", tmp_path)
+
+    with pytest.raises(CrossemoError, match="no RAVDESS files found.*70 .wav files with other names"):
+        read_corpus("ravdess", root)
+
+
+def test_summarize_is_the_scan_json_object(tmp_path: Path) -> None:
+    table = read_corpus("ravdess", make_corpus("ravdess", tmp_path, per_class=2, odd_cases=True))
+
+    summary = summarize(table)
+
+    assert list(summary) == ["corpus", "language", "files", "labelled", "labels", "emotions", "speakers", "skipped"]
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["files"] == 6 * 8 * 2
+    assert summary["labelled"] == 6 * 4 * 2
+    assert summary["labels"] == {label: 12 for label in LABELS}
+    assert list(summary["labels"]) == list(LABELS)
+    assert summary["emotions"] == {
+        emotion: 12
+        for emotion in ("angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised")
+    }
+    assert list(summary["emotions"]) == sorted(summary["emotions"])
+    assert summary["speakers"] == 6
+    assert summary["skipped"] == table.attrs["skipped"] and len(summary["skipped"]) == 5
+    assert all(set(entry) == {"path", "reason"} for entry in summary["skipped"])
+
+
+def test_summarize_joins_several_languages_and_corpora(tmp_path: Path) -> None:
+    for name in ("a.wav", "b.wav", "c.wav"):
+        write_tone(tmp_path / name)
+    (tmp_path / "manifest.csv").write_text(
+        "path,emotion,language,corpus,speaker\na.wav,sad,fr,one,x\nb.wav,calm,en,two,x\nc.wav,anger,,,y\n",
+        encoding="utf-8",
+    )
+
+    summary = summarize(read_corpus("manifest", tmp_path / "manifest.csv"))
+
+    assert summary["language"] == "en,fr"
+    assert summary["corpus"] == "manifest,one,two"
+    assert summary["labels"] == {"neutral": 0, "sad": 1, "happy": 0, "angry": 1}
+    assert summary["labelled"] == 2 and summary["files"] == 3 and summary["speakers"] == 2
+
+
+def test_class_by_speaker_counts_labels_and_unlabelled(tmp_path: Path) -> None:
+    names = [
+        "wav/03a01Wa.wav", "wav/03a02Wa.wav", "wav/03a01La.wav",
+        "wav/08a01Na.wav", "wav/08a01Ta.wav", "wav/08a01Fa.wav", "wav/08a01Ea.wav", "wav/08a01Aa.wav",
+    ]
+    for name in names:
+        write_tone(tmp_path / name)
+
+    counts = class_by_speaker(read_corpus("emodb", tmp_path))
+
+    expected = pd.DataFrame(
+        [[0, 0, 0, 2, 1], [1, 1, 1, 0, 2]],
+        index=pd.Index(["Speaker_03", "Speaker_08"], name="speaker"),
+        columns=[*LABELS, "unlabelled"],
+    )
+    pd.testing.assert_frame_equal(counts, expected)
+
+
+def test_summary_of_an_empty_table_keeps_its_shape() -> None:
+    # The feature layer summarizes what survives extraction, which may be nothing.
+    table = pd.DataFrame(columns=list(COLUMNS))
+    table.attrs["skipped"] = [{"path": "a.wav", "reason": "silent audio"}]
+
+    summary = summarize(table)
+
+    assert summary == {
+        "corpus": None,
+        "language": None,
+        "files": 0,
+        "labelled": 0,
+        "labels": {label: 0 for label in LABELS},
+        "emotions": {},
+        "speakers": 0,
+        "skipped": [{"path": "a.wav", "reason": "silent audio"}],
+    }
+    assert list(class_by_speaker(table).columns) == [*LABELS, "unlabelled"]

@@ -1,0 +1,177 @@
+"""Bhattacharyya distance between latent clouds, including degenerate ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crossemo.errors import ConfigError
+from crossemo.evaluation.consistency import (
+    MIN_COEFFICIENT,
+    MIN_DISTANCE,
+    bhattacharyya_distance,
+    log_bhattacharyya,
+)
+
+MAX_DISTANCE = -math.log(MIN_COEFFICIENT)
+
+
+def _cloud(n: int = 300, d: int = 2, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_identical_clouds_have_distance_zero(d):
+    cloud = _cloud(120, d)
+    assert bhattacharyya_distance(cloud, cloud.copy(), grid_size=30 if d == 3 else 100) == 0.0
+
+
+def test_identical_float32_clouds_have_distance_zero():
+    cloud = _cloud().astype(np.float32)
+    assert bhattacharyya_distance(cloud, cloud) == 0.0
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_distance_grows_monotonically_with_a_mean_shift(d):
+    cloud = _cloud(d=d)
+    shifts = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
+    distances = [bhattacharyya_distance(cloud, cloud + shift) for shift in shifts]
+    assert distances[0] == 0.0
+    assert all(later > earlier for earlier, later in zip(distances, distances[1:]))
+    assert all(math.isfinite(value) for value in distances)
+
+
+def test_gaussian_samples_match_the_closed_form():
+    # Two Gaussians N(0, 1) and N(1, 1): BD = 1/8. A KDE widens each by a factor
+    # (1 + h^2) with Scott's h = n^(-1/5), so BD of the KDEs ~ 1/(8 (1 + h^2)) = 0.119.
+    rng = np.random.default_rng(0)
+    n = 2000
+    a = rng.normal(size=n)
+    b = rng.normal(loc=1.0, size=n)
+    expected = 1.0 / (8.0 * (1.0 + n ** -0.4))
+    assert bhattacharyya_distance(a, b) == pytest.approx(expected, rel=0.2)
+    # 2-D, shift (1, 1): BD = |mu|^2 / 8 = 0.25 before widening.
+    a2 = rng.normal(size=(n, 2))
+    b2 = rng.normal(size=(n, 2)) + 1.0
+    expected2 = 2.0 / (8.0 * (1.0 + n ** (-1 / 3)))
+    assert bhattacharyya_distance(a2, b2) == pytest.approx(expected2, rel=0.2)
+
+
+def test_distance_is_symmetric_and_affine_invariant():
+    a, b = _cloud(200, seed=1), _cloud(150, seed=2) * [1.0, 2.0] + [0.5, -1.0]
+    distance = bhattacharyya_distance(a, b)
+    assert distance > 0.0
+    assert bhattacharyya_distance(b, a) == pytest.approx(distance, rel=1e-9)
+    scale, offset = np.array([3.0, 0.01]), np.array([-7.0, 100.0])
+    assert bhattacharyya_distance(a * scale + offset, b * scale + offset) == pytest.approx(distance, rel=1e-6)
+
+
+def test_disjoint_clouds_give_a_large_finite_distance():
+    cloud = _cloud()
+    distance = bhattacharyya_distance(cloud, cloud + 1000.0)
+    assert math.isfinite(distance)
+    assert distance > bhattacharyya_distance(cloud, cloud + 8.0)
+    assert distance <= MAX_DISTANCE
+
+
+def test_collapsed_cloud_gives_a_finite_distance():
+    cloud = _cloud()
+    collapsed = np.zeros((50, 2))
+    distance = bhattacharyya_distance(cloud, collapsed)
+    assert math.isfinite(distance) and distance > 0.0
+    # Moving the collapsed latent away from the other cloud increases the distance.
+    assert bhattacharyya_distance(cloud, collapsed + 3.0) > distance
+
+
+def test_collapsed_clouds_compare_sensibly():
+    here = np.full((40, 2), 0.3)
+    assert bhattacharyya_distance(here, np.full((25, 2), 0.3)) < 1e-12
+    apart = bhattacharyya_distance(here, np.full((25, 2), 5.0))
+    assert math.isfinite(apart) and apart > 1.0
+
+
+def test_degenerate_fallback_is_continuous():
+    # A nearly collapsed cloud behaves like the collapsed one: no jump at the fallback.
+    cloud = _cloud()
+    collapsed = np.zeros((50, 2))
+    jittered = collapsed + np.random.default_rng(5).normal(scale=1e-9, size=collapsed.shape)
+    assert bhattacharyya_distance(cloud, jittered) == pytest.approx(
+        bhattacharyya_distance(cloud, collapsed), abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "degenerate",
+    [
+        np.zeros((1, 2)),  # a single point
+        np.array([[0.0, 0.0], [1.0, 1.0]]),  # fewer than d + 2 points
+        np.column_stack([np.linspace(-1, 1, 60), 2 * np.linspace(-1, 1, 60)]),  # on a line
+        np.column_stack([np.linspace(-1, 1, 60), np.full(60, 0.5)]),  # constant coordinate
+    ],
+)
+def test_rank_deficient_clouds_never_crash(degenerate):
+    cloud = _cloud()
+    for first, second in ((cloud, degenerate), (degenerate, cloud), (degenerate, degenerate + 0.1)):
+        distance = bhattacharyya_distance(first, second)
+        assert math.isfinite(distance) and distance > 0.0
+    assert bhattacharyya_distance(degenerate, degenerate) == 0.0
+
+
+def test_bandwidth_options():
+    a, b = _cloud(200, seed=1), _cloud(200, seed=2) + 0.5
+    scott = bhattacharyya_distance(a, b)
+    assert bhattacharyya_distance(a, b, bandwidth="scott") == scott
+    assert bhattacharyya_distance(a, b, bandwidth="silverman") > 0.0
+    # Wider kernels blur the two clouds together.
+    assert bhattacharyya_distance(a, b, bandwidth=2.0) < bhattacharyya_distance(a, b, bandwidth=0.2)
+
+
+def test_grid_resolution_barely_matters_for_smooth_densities():
+    a, b = _cloud(200, seed=1), _cloud(200, seed=2) + 0.7
+    assert bhattacharyya_distance(a, b, grid_size=60) == pytest.approx(
+        bhattacharyya_distance(a, b, grid_size=150), rel=0.02
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        (np.zeros((5, 4)), np.zeros((5, 4)), "at most 3"),
+        (np.zeros((5, 2)), np.zeros((5, 1)), "differ in dimension"),
+        (np.zeros((0, 2)), np.zeros((5, 2)), "non-empty"),
+        (np.array([[0.0, np.nan]]), np.zeros((5, 2)), "NaN"),
+    ],
+)
+def test_bad_clouds(a, b, message):
+    with pytest.raises(ConfigError, match=message):
+        bhattacharyya_distance(a, b)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"grid_size": 1}, "grid_size"),
+        ({"grid_size": 10.5}, "grid_size"),
+        ({"bandwidth": "wide"}, "bandwidth"),
+        ({"bandwidth": -1.0}, "positive"),
+    ],
+)
+def test_bad_options(options, message):
+    with pytest.raises(ConfigError, match=message):
+        bhattacharyya_distance(_cloud(20), _cloud(20, seed=1), **options)
+
+
+def test_log_bhattacharyya_is_the_log_of_the_distance():
+    a, b = _cloud(seed=1), _cloud(seed=2) + 1.0
+    assert log_bhattacharyya(a, b) == pytest.approx(math.log(bhattacharyya_distance(a, b)))
+
+
+def test_log_bhattacharyya_floors_zero_distance():
+    cloud = _cloud()
+    assert log_bhattacharyya(cloud, cloud) == pytest.approx(math.log(MIN_DISTANCE))
+    assert log_bhattacharyya(cloud, cloud, floor=1e-6) == pytest.approx(math.log(1e-6))
+    assert math.isfinite(log_bhattacharyya(cloud, cloud + 1000.0))
+    with pytest.raises(ConfigError, match="positive"):
+        log_bhattacharyya(cloud, cloud, floor=0.0)

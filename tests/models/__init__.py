@@ -1,0 +1,1 @@
+"""Tests of the latent models (crossemo.models)."""
