@@ -152,7 +152,7 @@ def _map_dask(fn: Callable[[Item], Result], items: list[Item], scheduler: str) -
     try:
         futures = client.map(fn, items, retries=DASK_RETRIES, pure=False)
         index_of = {future.key: index for index, future in enumerate(futures)}
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             yield index_of[future.key], _outcome(future)
             future.release()
     finally:

@@ -80,6 +80,7 @@ class FitTask:
     params: dict
     train_features: np.ndarray
     train_labels: np.ndarray
+    train_paths: np.ndarray
     test_features: np.ndarray
     test_labels: np.ndarray
     test_paths: np.ndarray
@@ -239,6 +240,7 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                             params=params,
                             train_features=scaler.transform(features[train_idx]),
                             train_labels=labels[train_idx],
+                            train_paths=table["path"].to_numpy(dtype=object)[train_idx],
                             test_features=scaler.transform(features[test_idx]),
                             test_labels=labels[test_idx],
                             test_paths=table["path"].to_numpy(dtype=object)[test_idx],
@@ -376,7 +378,7 @@ def _check_training_classes(config: StudyConfig, train: CorpusData) -> None:
 
 def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, progress) -> dict[str, dict]:
     """Run every task not already finished in ``tasks_dir``; return outcomes by key."""
-    from crossemo.execution import map_tasks
+    from crossemo.execution import TaskFailure, map_tasks
 
     tasks_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, dict] = {}
@@ -395,9 +397,12 @@ def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, pr
         progress=progress,
         description="fitting models",
     ):
-        if isinstance(outcome, BaseException):
+        if isinstance(outcome, TaskFailure):
             task = pending[index]
-            raise CrossemoError(f"fit {task.method} fold {task.fold} seed {task.seed} failed: {outcome}")
+            raise CrossemoError(
+                f"fitting {task.method} on fold {task.fold}, seed {task.seed} failed: {outcome}; "
+                "finished fits are kept, run the same command again to resume"
+            )
         _save_outcome(tasks_dir, outcome)
         outcomes[outcome["key"]] = outcome
     return outcomes
@@ -595,7 +600,7 @@ def _write_outputs(out: Path, config: StudyConfig, results: dict, tasks, outcome
         if outcome["train_latent"] is not None:
             latent_frames.append(
                 _latent_frame(task, config.train.display_name, "train", outcome["train_latent"],
-                              task.train_labels, None, None)
+                              task.train_labels, None, task.train_paths)
             )
         for evaluation in outcome["evaluations"]:
             corpus = evaluation["corpus"] or config.train.display_name

@@ -181,7 +181,7 @@ def extract_files(
     values = found.values.reindex(files)
     result = pd.DataFrame({"path": files})
     result = pd.concat([result, values.reset_index(drop=True)], axis=1)
-    result[ERROR] = [found.failures.get(file) for file in files]
+    result[ERROR] = pd.Series([found.failures.get(file) for file in files], dtype=object)
     result.attrs = {"feature_set": feature_set.value, "computed": found.computed, "cached": found.cached}
     return result[["path", *names, ERROR]]
 

@@ -473,14 +473,13 @@ def render_utterance(
     speaker: Speaker,
     emotion: str,
     *,
-    sample_rate: int,
     rng: np.random.Generator,
-    room: np.ndarray | None = None,
+    studio: Studio,
 ) -> np.ndarray:
     """Synthesize one utterance (float32 in [-1, 1]) of ``speaker`` in ``emotion``.
 
-    ``room`` is the impulse response of the recording room (see
-    :func:`room_response`); ``None`` means a dry recording.
+    ``studio`` holds the language's recording room and the filters fixed across
+    its utterances (see :func:`make_studio`); it sets the sample rate.
     """
     if emotion not in EMOTIONS:
         raise ConfigError(f"unknown emotion {emotion!r}: choose from {', '.join(EMOTIONS)}")
@@ -489,20 +488,50 @@ def render_utterance(
     duration_s = rng.uniform(*DURATION_RANGE_S)
     rate = speaker.rate * expression.rate * rng.lognormal(0, 0.08)
     segments = _plan_segments(language, speaker, expression, duration_s=duration_s, rate=rate, rng=rng)
-    voice = _render_segments(segments, language, speaker, expression, sample_rate=sample_rate, rng=rng)
+    voice = _render_segments(segments, speaker, expression, studio=studio, rng=rng)
     level_db = REFERENCE_LEVEL_DBFS + speaker.level_db + expression.level_db + rng.normal(0, 1.5)
-    voice *= 10 ** (level_db / 20) / max(_active_level(voice, sample_rate), 1e-12)
-    return _record(voice, language, sample_rate=sample_rate, rng=rng, room=room)
+    voice *= 10 ** (level_db / 20) / max(_active_level(voice, studio.sample_rate), 1e-12)
+    return _record(voice, language, studio=studio, rng=rng)
 
 
-def room_response(language: LanguageProfile, *, sample_rate: int, seed: int) -> np.ndarray | None:
-    """Impulse response of ``language``'s recording room (exponentially decaying noise), or ``None``."""
-    if language.reverb_s <= 0:
-        return None
-    rng = _rng(seed, language.code, "room")
-    time = np.arange(int(language.reverb_s * sample_rate)) / sample_rate
-    response = rng.standard_normal(time.size) * 10 ** (-3 * time / language.reverb_s)
-    return response / np.sqrt(np.sum(response**2))
+@dataclass(frozen=True)
+class Studio:
+    """What stays fixed across one language's recordings at one sample rate."""
+
+    sample_rate: int
+    room: np.ndarray | None
+    """Impulse response of the recording room (unit energy), ``None`` for a dry recording."""
+    highpass: np.ndarray
+    lowpass: np.ndarray | None
+    frication: Mapping[str, np.ndarray]
+    """Consonant symbol -> band-pass (second-order sections) shaping its frication or burst noise."""
+
+
+def make_studio(language: LanguageProfile, *, sample_rate: int, seed: int) -> Studio:
+    """The recording room (exponentially decaying noise, seeded per language) and filter designs."""
+    room = None
+    if language.reverb_s > 0:
+        rng = _rng(seed, language.code, "room")
+        time = np.arange(int(language.reverb_s * sample_rate)) / sample_rate
+        response = rng.standard_normal(time.size) * 10 ** (-3 * time / language.reverb_s)
+        room = response / np.sqrt(np.sum(response**2))
+    nyquist = sample_rate / 2
+    lowpass = None
+    if language.lowpass_hz is not None and language.lowpass_hz < 0.95 * nyquist:
+        lowpass = sps.butter(4, language.lowpass_hz, btype="lowpass", fs=sample_rate, output="sos")
+    return Studio(
+        sample_rate=sample_rate,
+        room=room,
+        highpass=sps.butter(2, language.highpass_hz, btype="highpass", fs=sample_rate, output="sos"),
+        lowpass=lowpass,
+        frication=MappingProxyType(
+            {
+                symbol: _band_pass(spec.noise_hz, spec.noise_bandwidth_hz, sample_rate)
+                for symbol, spec in CONSONANTS.items()
+                if spec.noise_gain > 0
+            }
+        ),
+    )
 
 
 # --- corpus writing ----------------------------------------------------------------
@@ -567,16 +596,14 @@ def _write_audio(root: Path, parameters: Mapping[str, object]) -> list[dict[str,
     rows = []
     for code in parameters["languages"]:
         language = LANGUAGES[code]
-        room = room_response(language, sample_rate=sample_rate, seed=seed)
+        studio = make_studio(language, sample_rate=sample_rate, seed=seed)
         for speaker in make_speakers(language, int(parameters["speakers_per_language"]), seed=seed):
             folder = root / code / speaker.speaker_id
             folder.mkdir(parents=True)
             for emotion in parameters["emotions"]:
                 for index in range(int(parameters["utterances_per_emotion_per_speaker"])):
                     rng = _rng(seed, code, speaker.speaker_id, emotion, index)
-                    audio = render_utterance(
-                        language, speaker, emotion, sample_rate=sample_rate, rng=rng, room=room
-                    )
+                    audio = render_utterance(language, speaker, emotion, rng=rng, studio=studio)
                     name = f"{speaker.speaker_id}_{emotion}_{index + 1:02d}.wav"
                     soundfile.write(folder / name, audio, sample_rate, subtype="PCM_16", format="WAV")
                     rows.append(
@@ -764,14 +791,14 @@ def _shape_final_syllable(
 
 def _render_segments(
     segments: list[_Segment],
-    language: LanguageProfile,
     speaker: Speaker,
     expression: EmotionProfile,
     *,
-    sample_rate: int,
+    studio: Studio,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """The dry voice for a timeline, normalized so that vowels have unit RMS."""
+    """The dry voice for a timeline, normalized so that vowels have unit RMS before frication."""
+    sample_rate = studio.sample_rate
     durations = np.array([segment.duration_s for segment in segments])
     edges = np.round(np.concatenate([[0.0], np.cumsum(durations)]) * sample_rate).astype(int)
     lengths = np.diff(edges)
@@ -826,8 +853,8 @@ def _render_segments(
                 for segment in segments
             ]
         )
-        band = _band_pass(spec.noise_hz, spec.noise_bandwidth_hz, sample_rate)
-        voice += frication_gain * _smooth(amplitude, 0.004, sample_rate) * sps.sosfilt(band, rng.standard_normal(n))
+        noise = sps.sosfilt(studio.frication[symbol], rng.standard_normal(n))
+        voice += frication_gain * _smooth(amplitude, 0.004, sample_rate) * noise
 
     # Spectral tilt: lax voices lose high frequencies, pressed ones keep them.
     pole = float(np.clip(0.45 - 0.35 * effort, 0.0, 0.85))
@@ -923,27 +950,43 @@ def _formant_tracks(
 def _vocal_tract(
     excitation: np.ndarray, formants: np.ndarray, *, bandwidth_scale: float, sample_rate: int
 ) -> np.ndarray:
-    """Filter ``excitation`` through cascaded unity-gain resonators, coefficients per block."""
-    nyquist_guard = 0.45 * sample_rate
-    bandwidths = np.asarray(FORMANT_BANDWIDTHS) * np.array([bandwidth_scale, 1 + 0.3 * (bandwidth_scale - 1), 1, 1, 1])
-    radius_term = np.exp(-np.pi * bandwidths / sample_rate)
-    b1 = 2 * radius_term * np.cos(2 * np.pi * np.minimum(formants, nyquist_guard) / sample_rate)
-    b2 = -(radius_term**2)
-    sections = np.zeros(formants.shape + (6,))
-    sections[..., 0] = 1 - b1 - b2
-    sections[..., 3] = 1.0
-    sections[..., 4] = -b1
-    sections[..., 5] = -b2
-    # A resonator at or above the guard frequency would be unstable-looking noise: bypass it.
-    above = formants >= nyquist_guard
-    sections[above] = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    """Filter ``excitation`` through cascaded unity-gain resonators whose formants change per block.
+
+    Each block of excitation (``formants`` has one row per block) is convolved
+    with the impulse response of its own cascade, computed in the frequency
+    domain, and the ringing tails are overlap-added: a linear time-varying
+    filter without a Python loop over blocks.  The FFT spans six blocks, long
+    enough for the narrowest formant's ringing to decay (> 60 dB).
+    """
     block = max(int(BLOCK_S * sample_rate), 1)
-    output = np.empty_like(excitation)
-    state = np.zeros((formants.shape[1], 2))
-    for index, start in enumerate(range(0, excitation.size, block)):
-        stop = start + block
-        output[start:stop], state = sps.sosfilt(sections[index], excitation[start:stop], zi=state)
-    return output
+    span = 6 * block
+    n_blocks = formants.shape[0]
+    blocks = np.zeros((n_blocks, block))
+    blocks.reshape(-1)[: excitation.size] = excitation
+    bandwidths = np.asarray(FORMANT_BANDWIDTHS) * np.array(
+        [bandwidth_scale, 1 + 0.3 * (bandwidth_scale - 1), 1.0, 1.0, 1.0]
+    )
+    radius = np.exp(-np.pi * bandwidths / sample_rate)
+    feedback_1 = 2 * radius * np.cos(2 * np.pi * formants / sample_rate)  # blocks x formants
+    feedback_2 = np.broadcast_to(-(radius**2), formants.shape)
+    audible = formants < 0.45 * sample_rate  # formants near Nyquist are left out rather than aliased
+    feedback_1, feedback_2 = np.where(audible, feedback_1, 0.0), np.where(audible, feedback_2, 0.0)
+    # The cascade is gain / A(z), A the product of the sections' denominators 1 - f1 z^-1 - f2 z^-2.
+    denominator = np.zeros((n_blocks, 2 * formants.shape[1] + 1))
+    denominator[:, 0] = 1.0
+    for k in range(formants.shape[1]):
+        shifted_1 = np.roll(denominator, 1, axis=1)
+        shifted_2 = np.roll(denominator, 2, axis=1)
+        shifted_1[:, 0] = 0.0
+        shifted_2[:, :2] = 0.0
+        denominator = denominator - feedback_1[:, k, None] * shifted_1 - feedback_2[:, k, None] * shifted_2
+    gain = np.prod(1 - feedback_1 - feedback_2, axis=1)
+    response = gain[:, None] / np.fft.rfft(denominator, n=span, axis=1)
+    ringing = np.fft.irfft(np.fft.rfft(blocks, n=span, axis=1) * response, n=span, axis=1)
+    output = np.zeros((n_blocks + 5) * block)
+    for offset in range(6):
+        output[offset * block : (offset + n_blocks) * block] += ringing[:, offset * block : (offset + 1) * block].reshape(-1)
+    return output[: excitation.size]
 
 
 def _band_pass(centre_hz: float, bandwidth_hz: float, sample_rate: int) -> np.ndarray:
@@ -973,22 +1016,16 @@ def _active_level(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def _record(
-    voice: np.ndarray,
-    language: LanguageProfile,
-    *,
-    sample_rate: int,
-    rng: np.random.Generator,
-    room: np.ndarray | None,
+    voice: np.ndarray, language: LanguageProfile, *, studio: Studio, rng: np.random.Generator
 ) -> np.ndarray:
     """The language's recording chain: room, band limits, noise floor, 16-bit-safe range."""
     audio = voice
-    if room is not None:
-        wet = sps.fftconvolve(audio, room)[: audio.size]
+    if studio.room is not None:
+        wet = sps.fftconvolve(audio, studio.room)[: audio.size]
         audio = (1 - language.reverb_mix) * audio + language.reverb_mix * wet
-    nyquist = sample_rate / 2
-    audio = sps.sosfilt(sps.butter(2, language.highpass_hz, btype="highpass", fs=sample_rate, output="sos"), audio)
-    if language.lowpass_hz is not None and language.lowpass_hz < 0.95 * nyquist:
-        audio = sps.sosfilt(sps.butter(4, language.lowpass_hz, btype="lowpass", fs=sample_rate, output="sos"), audio)
-    noise = _smooth(rng.standard_normal(audio.size), 0.0001, sample_rate)
-    audio = audio + noise * 10 ** (language.noise_floor_dbfs / 20) / max(np.std(noise), 1e-12)
+    audio = sps.sosfilt(studio.highpass, audio)
+    if studio.lowpass is not None:
+        audio = sps.sosfilt(studio.lowpass, audio)
+    noise = rng.standard_normal(audio.size)
+    audio = audio + noise * 10 ** (language.noise_floor_dbfs / 20)
     return np.clip(audio, -0.99, 0.99).astype(np.float32)

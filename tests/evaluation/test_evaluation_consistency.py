@@ -65,7 +65,8 @@ def test_distance_is_symmetric_and_affine_invariant():
     assert distance > 0.0
     assert bhattacharyya_distance(b, a) == pytest.approx(distance, rel=1e-9)
     scale, offset = np.array([3.0, 0.01]), np.array([-7.0, 100.0])
-    assert bhattacharyya_distance(a * scale + offset, b * scale + offset) == pytest.approx(distance, rel=1e-6)
+    transformed = bhattacharyya_distance(a * scale + offset, b * scale + offset)
+    assert transformed == pytest.approx(distance, rel=1e-6)
 
 
 def test_disjoint_clouds_give_a_large_finite_distance():
@@ -154,6 +155,7 @@ def test_bad_clouds(a, b, message):
     [
         ({"grid_size": 1}, "grid_size"),
         ({"grid_size": 10.5}, "grid_size"),
+        ({"grid_size": "many"}, "grid_size"),
         ({"bandwidth": "wide"}, "bandwidth"),
         ({"bandwidth": -1.0}, "positive"),
     ],

@@ -116,7 +116,7 @@ def test_missing_speaker_is_a_config_error():
         speaker_folds(["a", "b", None, "c", "d", "e"], n_folds=2)
 
 
-@pytest.mark.parametrize("n_folds", [1, 0, 2.5, True])
+@pytest.mark.parametrize("n_folds", [1, 0, 2.5, True, "five"])
 def test_invalid_fold_count(n_folds):
     with pytest.raises(ConfigError, match="number of folds"):
         speaker_folds(list("abcdef"), n_folds=n_folds)

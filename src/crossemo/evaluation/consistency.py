@@ -23,6 +23,7 @@ and the mixture is evaluated directly.  The result stays deterministic.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -54,8 +55,10 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
 
     where :math:`p` and :math:`q` are the Gaussian KDEs of ``a`` and ``b``
     evaluated on the regular grid :math:`G` (``grid_size`` points per axis,
-    spanning both clouds plus three kernel standard deviations or 10% of the
-    range, whichever is larger) and normalized so that each sums to one.  The
+    spanning both clouds plus a margin on each side: the largest of three kernel
+    standard deviations, 10% of the joint range, and ``1e-9`` times the
+    coordinates' magnitude, at least ``1e-9``) and normalized so that each sums to
+    one.  The
     floor on the coefficient keeps the distance of disjoint clouds finite.  A
     coefficient near one is computed as
     :math:`1 - \tfrac12 \sum_g (\sqrt{p(g)} - \sqrt{q(g)})^2`, the same value for
@@ -65,7 +68,8 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
     Args:
         a: reference cloud, shape ``(n, d)`` (or ``(n,)`` for ``d = 1``)
         b: other cloud, shape ``(m, d)``, same ``d``
-        grid_size: grid points per axis, at least 2
+        grid_size: grid points per axis, at least 2 (the grid has
+            ``grid_size ** d`` points: use a coarser one for ``d = 3``)
         bandwidth: ``gaussian_kde``'s ``bw_method``: ``None`` or ``"scott"``,
             ``"silverman"``, or a float kernel factor
 
@@ -88,7 +92,7 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
     first, second = _cloud(a, "a"), _cloud(b, "b")
     if first.shape[1] != second.shape[1]:
         raise ConfigError(f"the clouds differ in dimension: {first.shape[1]} and {second.shape[1]}")
-    if isinstance(grid_size, bool) or int(grid_size) != grid_size or grid_size < 2:
+    if isinstance(grid_size, bool) or not isinstance(grid_size, Integral) or grid_size < 2:
         raise ConfigError(f"grid_size must be an integer of at least 2, got {grid_size!r}")
     covariances = [_kernel_covariance(cloud, bandwidth) for cloud in (first, second)]
 
@@ -172,9 +176,11 @@ def _kernel_factor(n: int, dimension: int, bandwidth: str | float | None) -> flo
         return n ** (-1.0 / (dimension + 4))
     if bandwidth == "silverman":
         return (n * (dimension + 2) / 4.0) ** (-1.0 / (dimension + 4))
-    if isinstance(bandwidth, str) or isinstance(bandwidth, bool) or not np.isscalar(bandwidth):
-        raise ConfigError(f"bandwidth must be None, 'scott', 'silverman' or a positive number, got {bandwidth!r}")
-    if not float(bandwidth) > 0:
+    if isinstance(bandwidth, bool) or not isinstance(bandwidth, Real):
+        raise ConfigError(
+            f"bandwidth must be None, 'scott', 'silverman' or a positive number, got {bandwidth!r}"
+        )
+    if not bandwidth > 0:
         raise ConfigError(f"bandwidth must be positive, got {bandwidth}")
     return float(bandwidth)
 

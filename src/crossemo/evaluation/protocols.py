@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ _SESSION = re.compile(r"^(Ses\d+)")
 
 
 def _check_n_folds(n_folds: int) -> int:
-    if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
+    if isinstance(n_folds, bool) or not isinstance(n_folds, Integral) or n_folds < 2:
         raise ConfigError(f"the number of folds must be an integer of at least 2, got {n_folds!r}")
     return int(n_folds)
 
@@ -138,13 +139,15 @@ def utterance_folds(labels, *, n_folds: int = 5, seed: int = 0) -> Folds:
     n_folds = _check_n_folds(n_folds)
     strata = _strata(labels)
     if strata.size < n_folds:
-        raise ConfigError(f"{n_folds}-fold cross-validation needs at least {n_folds} utterances, got {strata.size}")
+        raise ConfigError(
+            f"{n_folds}-fold cross-validation needs at least {n_folds} utterances, got {strata.size}"
+        )
+    if np.unique(strata, return_counts=True)[1].max() < n_folds:
+        # Every class is rarer than the fold count: scikit-learn refuses; plain shuffling.
+        strata = np.zeros(strata.size, dtype=np.intp)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class in y")
-        if np.unique(strata, return_counts=True)[1].max() < n_folds:
-            # Every class is rarer than the fold count: scikit-learn refuses; plain shuffling.
-            strata = np.zeros(strata.size, dtype=np.intp)
         test_sets = [test for _, test in splitter.split(strata, strata)]
     return _as_folds(test_sets, strata.size)
 

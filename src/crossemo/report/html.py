@@ -276,14 +276,14 @@ def _results_section(run: RunData) -> str:
     for record in records:
         group = (int(record["classes"]), record["corpus"], record["condition"])
         distance = record.get("log_bhattacharyya")
-        distance_text = f"{distance['mean']:.2f}" if isinstance(distance, dict) and is_number(
-            distance.get("mean")) else "–"
+        has_distance = isinstance(distance, dict) and is_number(distance.get("mean"))
+        distance_text = f"{distance['mean']:.2f}" if has_distance else "–"
         recall = record.get("per_class_recall") or {}
         recall_text = " · ".join(f"{label} {percent(value, digits=0)}" for label, value in recall.items())
         note = record.get("note")
-        starts_group = previous is not None and group != previous
+        row_class = " class='group-start'" if previous is not None and group != previous else ""
         rows.append(
-            ("<tr class='group-start'>" if starts_group else "<tr>")
+            f"<tr{row_class}>"
             f"<td>{escape(method_name(record['method']))}</td>"
             f"<td>{escape(record['corpus'])}</td>"
             f"<td>{escape(condition_name(record['condition']))}</td>"

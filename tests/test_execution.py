@@ -1,0 +1,115 @@
+"""The execution layer: in process, local worker processes, and a Dask cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from crossemo.errors import CrossemoError
+from crossemo.execution import ExecutionError, TaskFailure, map_tasks
+
+
+def square_or_fail(value: int) -> int:
+    """Square of ``value``; negative values raise (a task that fails)."""
+    if value < 0:
+        raise ValueError(f"negative input {value}")
+    return value * value
+
+
+def worker_pid(_: object) -> int:
+    return os.getpid()
+
+
+def fail_first_attempt(marker: str) -> str:
+    """Raise on the first call for ``marker`` (a file path), succeed on the next."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("attempted")
+        raise OSError("transient failure")
+    return "recovered"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_item_yields_its_result_or_its_failure(jobs: int) -> None:
+    items = [3, -1, 0, 5, -7, 2]
+    outcomes = dict(map_tasks(square_or_fail, items, jobs=jobs, progress=False))
+
+    assert sorted(outcomes) == list(range(len(items)))
+    for index, value in enumerate(items):
+        if value < 0:
+            failure = outcomes[index]
+            assert isinstance(failure, TaskFailure)
+            assert failure.kind == "ValueError"
+            assert failure.message == f"negative input {value}"
+            assert "square_or_fail" in failure.traceback  # where it failed, also from a worker
+            assert str(failure) == f"ValueError: negative input {value}"
+        else:
+            assert outcomes[index] == value * value
+
+
+def test_in_process_runs_here_in_input_order() -> None:
+    outcomes = list(map_tasks(worker_pid, ["a", "b", "c"], jobs=1, progress=False))
+
+    assert [index for index, _ in outcomes] == [0, 1, 2]
+    assert {pid for _, pid in outcomes} == {os.getpid()}
+
+
+def test_worker_processes_are_not_this_process() -> None:
+    pids = {pid for _, pid in map_tasks(worker_pid, range(8), jobs=2, progress=False)}
+
+    assert os.getpid() not in pids
+
+
+def test_a_single_item_runs_in_process_whatever_jobs_says() -> None:
+    [(index, pid)] = map_tasks(worker_pid, ["only"], jobs=4, progress=False)
+
+    assert (index, pid) == (0, os.getpid())
+
+
+def test_no_items_yields_nothing() -> None:
+    assert list(map_tasks(square_or_fail, [], jobs=2, progress=False)) == []
+
+
+def test_stopping_early_returns_promptly_and_leaves_nothing_running() -> None:
+    tasks = map_tasks(square_or_fail, range(50), jobs=2, progress=False)
+    first_index, first = next(tasks)
+    tasks.close()
+
+    assert first == first_index**2
+
+
+def test_jobs_below_one_is_a_clear_error() -> None:
+    with pytest.raises(ExecutionError, match="jobs must be at least 1") as caught:
+        list(map_tasks(square_or_fail, [1], jobs=0))
+    assert isinstance(caught.value, CrossemoError)
+
+
+def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    outcomes = dict(map_tasks(square_or_fail, [1, 2, 3], jobs=1, progress=True, description="squaring"))
+
+    captured = capsys.readouterr()
+    assert outcomes == {0: 1, 1: 4, 2: 9}
+    assert "squaring" in captured.err
+    assert "3/3" in captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.cluster
+def test_dask_scheduler_gives_the_same_contract_and_retries(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        outcomes = dict(map_tasks(square_or_fail, [4, -2, 3], scheduler=address, progress=False))
+        [(_, recovered)] = map_tasks(fail_first_attempt, [str(tmp_path / "marker")], scheduler=address, progress=False)
+
+    assert outcomes[0] == 16
+    assert outcomes[2] == 9
+    assert isinstance(outcomes[1], TaskFailure)
+    assert outcomes[1].kind == "ValueError"
+    assert "negative input -2" in outcomes[1].message
+    assert recovered == "recovered"  # the first attempt raised; Dask retried it

@@ -1,0 +1,216 @@
+"""The study protocol: folds, conditions, outputs, resuming, refusing to overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.preprocessing import StandardScaler
+
+from crossemo import experiment
+from crossemo.config import parse_config
+from crossemo.errors import ConfigError, CrossemoError
+from crossemo.experiment import CorpusData, build_tasks, run_study
+from tests.fixtures import make_corpus
+
+LABELS = ("neutral", "sad", "happy", "angry")
+
+
+def _corpus(name: str, *, speakers: int, per_speaker: int, seed: int, labels=LABELS) -> CorpusData:
+    """A corpus table with random features; labels cycle through ``labels``."""
+    rng = np.random.default_rng(seed)
+    n = speakers * per_speaker
+    table = pd.DataFrame(
+        {
+            "path": [f"{name}/{i:04d}.wav" for i in range(n)],
+            "corpus": name,
+            "language": "xx",
+            "speaker": [f"s{i // per_speaker}" for i in range(n)],
+            "gender": None,
+            "emotion": [labels[i % len(labels)] for i in range(n)],
+            "label": [labels[i % len(labels)] for i in range(n)],
+            "duration_s": 1.0,
+        }
+    )
+    return CorpusData(name=name, table=table, features=rng.normal(3.0, 2.0, (n, 5)), n_outliers=0, skipped=[])
+
+
+def _config(**protocol) -> object:
+    return parse_config(
+        {
+            "train": {"corpus": "ravdess", "path": "/train"},
+            "transfer": [{"corpus": "emodb", "path": "/transfer"}],
+            "protocol": {"folds": 3, **protocol},
+            "model": {"methods": ["dae"], "epochs": 1},
+        }
+    )
+
+
+@pytest.fixture()
+def corpora():
+    return {
+        "ravdess": _corpus("ravdess", speakers=6, per_speaker=8, seed=1),
+        "emodb": _corpus("emodb", speakers=4, per_speaker=10, seed=2),
+    }
+
+
+def test_folds_never_share_a_speaker_and_cover_every_utterance(corpora):
+    speaker_of = dict(zip(corpora["ravdess"].table["path"], corpora["ravdess"].table["speaker"]))
+    tasks = [task for task in build_tasks(_config(), corpora) if task.method == "dae"]
+    assert len(tasks) == 3
+    tested = []
+    for task in tasks:
+        train_speakers = {speaker_of[path] for path in task.train_paths}
+        test_speakers = {speaker_of[path] for path in task.test_paths}
+        assert train_speakers.isdisjoint(test_speakers)
+        tested.extend(task.test_paths)
+    assert sorted(tested) == sorted(corpora["ravdess"].table["path"])
+
+
+def test_training_fold_scaler_standardizes_train_test_and_unseen(corpora):
+    task = build_tasks(_config(), corpora)[0]
+    data = corpora["ravdess"]
+    rows = data.table["path"].isin(task.train_paths).to_numpy()
+    scaler = StandardScaler().fit(data.features[rows])
+    np.testing.assert_allclose(task.train_features, scaler.transform(data.features[rows]))
+    unseen = next(t for t in task.transfers if t.condition == "unseen")
+    np.testing.assert_allclose(unseen.features, scaler.transform(corpora["emodb"].features))
+    assert len(unseen.adapt_paths) == 0
+
+
+def test_target_norm_never_sees_the_evaluated_share(corpora):
+    tasks = build_tasks(_config(target_fraction=0.2), corpora)
+    transfer = corpora["emodb"]
+    for task in tasks:
+        adapted = next(t for t in task.transfers if t.condition == "target_norm")
+        assert set(adapted.adapt_paths).isdisjoint(adapted.paths)
+        assert len(adapted.adapt_paths) + len(adapted.paths) == len(transfer.table)
+        assert len(adapted.adapt_paths) == pytest.approx(0.2 * len(transfer.table), abs=1)
+        # The scaler comes from the adaptation share alone, labels unused.
+        adapt_rows = transfer.table["path"].isin(adapted.adapt_paths).to_numpy()
+        eval_rows = transfer.table["path"].isin(adapted.paths).to_numpy()
+        own = StandardScaler().fit(transfer.features[adapt_rows])
+        np.testing.assert_allclose(adapted.features, own.transform(transfer.features[eval_rows]))
+
+
+def test_every_method_and_baseline_is_a_task(corpora):
+    tasks = build_tasks(_config(seeds=[0, 1]), corpora)
+    methods = sorted({task.method for task in tasks})
+    assert methods == ["dae", "pca", "svc_features"]
+    assert len(tasks) == 3 * 3 * 2  # methods x folds x seeds
+    assert len({task.key for task in tasks}) == len(tasks)
+
+
+def test_fewer_speakers_than_folds_is_a_config_error(corpora):
+    corpora["ravdess"] = _corpus("ravdess", speakers=2, per_speaker=8, seed=1)
+    with pytest.raises(ConfigError, match="speaker"):
+        build_tasks(_config(), corpora)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _study(tmp_path, **model):
+    train = make_corpus("ravdess", tmp_path / "ravdess", per_class=2)
+    transfer = make_corpus("aesd", tmp_path / "aesd", per_class=3)
+    return parse_config(
+        {
+            "train": {"corpus": "ravdess", "path": str(train)},
+            "transfer": [{"corpus": "aesd", "path": str(transfer)}],
+            "protocol": {"folds": 3},
+            "model": {"methods": ["dae", "vae_ss"], "epochs": 2, **model},
+            "compute": {"jobs": 1, "cache_dir": str(tmp_path / "cache")},
+        }
+    )
+
+
+@pytest.fixture()
+def finished_run(tmp_path):
+    config = _study(tmp_path)
+    out = tmp_path / "run"
+    results = run_study(config, out, progress=False, report=False)
+    return config, out, results
+
+
+def test_run_writes_results_metrics_latents_and_config(finished_run):
+    config, out, results = finished_run
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["results"] == json.loads(json.dumps(results["results"]))
+    keys = {(r["method"], r["corpus"], r["condition"]) for r in stored["results"]}
+    for method in ("dae", "vae_ss", "svc_features", "pca"):
+        assert (method, "ravdess", "within") in keys
+        assert (method, "aesd", "unseen") in keys
+        assert (method, "aesd", "target_norm") in keys
+    for record in stored["results"]:
+        accuracy = record["balanced_accuracy"]
+        assert len(accuracy["folds"]) == 3
+        assert accuracy["ci95"][0] <= accuracy["mean"] <= accuracy["ci95"][1]
+        assert all(0.0 <= value <= 1.0 for value in accuracy["folds"])
+        assert accuracy["mean"] == pytest.approx(np.mean(accuracy["folds"]))
+        assert record["classes"] == 4
+        if record["condition"] == "within" or record["method"] == "svc_features":
+            assert record["log_bhattacharyya"] is None
+        else:
+            assert np.isfinite(record["log_bhattacharyya"]["mean"])
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert len(metrics) == 4 * 3 * 3  # methods x (within + 2 conditions) x folds
+    latents = pd.read_parquet(out / "latents.parquet")
+    assert {"z0", "z1", "fold", "method", "corpus", "condition"} <= set(latents.columns)
+    assert "svc_features" not in set(latents["method"])
+    assert set(latents["condition"]) == {"train", "within", "unseen", "target_norm"}
+    assert json.loads((out / "config.json").read_text())["model"]["epochs"] == 2
+    assert not (out / ".tasks").exists()
+
+
+def test_transfer_without_a_class_is_scored_on_the_classes_it_has(finished_run):
+    _, _, results = finished_run
+    aesd = [r for r in results["results"] if r["corpus"] == "aesd"]
+    assert aesd and all("no neutral" in r["note"] for r in aesd)
+    assert all(r["per_class_recall"]["neutral"] is None for r in aesd)
+
+
+def test_rerun_refuses_without_force(finished_run):
+    config, out, _ = finished_run
+    with pytest.raises(CrossemoError, match="--force"):
+        run_study(config, out, progress=False, report=False)
+    run_study(config, out, force=True, progress=False, report=False)
+    assert (out / "results.json").exists()
+
+
+def test_interrupted_run_resumes_from_finished_fits(tmp_path, monkeypatch):
+    config = _study(tmp_path, methods=["dae"])
+    out = tmp_path / "run"
+    real_fit = experiment.fit_and_evaluate
+    calls = []
+
+    def failing_after_two(task):
+        calls.append(task.key)
+        if len(calls) > 2:
+            raise RuntimeError("worker lost")
+        return real_fit(task)
+
+    monkeypatch.setattr(experiment, "fit_and_evaluate", failing_after_two)
+    with pytest.raises(CrossemoError, match="run the same command again"):
+        run_study(config, out, progress=False, report=False)
+    assert not (out / "results.json").exists()
+    finished = set(calls[:2])
+
+    calls.clear()
+    monkeypatch.setattr(experiment, "fit_and_evaluate", lambda task: calls.append(task.key) or real_fit(task))
+    run_study(config, out, progress=False, report=False)
+    assert finished.isdisjoint(calls)
+    assert len(calls) == 3 * 3 - 2  # (dae + 2 baselines) x 3 folds, less the two finished
+
+
+def test_training_corpus_without_a_requested_class_is_a_config_error(tmp_path):
+    train = make_corpus("aesd", tmp_path / "aesd", per_class=2)
+    config = parse_config(
+        {
+            "train": {"corpus": "aesd", "path": str(train)},
+            "compute": {"jobs": 1, "cache_dir": str(tmp_path / "cache")},
+        }
+    )
+    with pytest.raises(ConfigError, match="neutral"):
+        run_study(config, tmp_path / "run", progress=False, report=False)

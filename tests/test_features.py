@@ -1,0 +1,419 @@
+"""eGeMAPS extraction: exact agreement with openSMILE, the content-hashed cache, skips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import opensmile
+import pandas as pd
+import pytest
+import soundfile
+
+import crossemo.features as features
+from crossemo.audio import read_audio
+from crossemo.errors import CrossemoError
+from crossemo.features import (
+    FeatureError,
+    FeatureSet,
+    default_cache_dir,
+    extract,
+    extract_corpus,
+    extract_files,
+    feature_cache_dir,
+    feature_names,
+)
+
+CORPORA = Path(os.environ.get("CROSSEMO_CORPORA", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"))
+NAMES = feature_names()
+
+
+def speech_like(seconds: float, sample_rate: int, *, seed: int, channels: int = 1) -> np.ndarray:
+    """A voiced-sounding test signal: harmonics on a gliding pitch, a syllable envelope, noise."""
+    rng = np.random.default_rng(seed)
+    time_s = np.arange(int(seconds * sample_rate)) / sample_rate
+    columns = []
+    for channel in range(channels):
+        pitch = rng.uniform(110, 240) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(1, 4) * time_s))
+        phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+        voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * time_s + channel) ** 2
+        columns.append(0.2 * envelope * voice + 0.01 * rng.normal(size=time_s.size))
+    signal = np.stack(columns, axis=1)
+    return signal[:, 0] if channels == 1 else signal
+
+
+def write_wav(path: Path, signal: np.ndarray, sample_rate: int = 16_000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, signal, sample_rate, subtype="PCM_16")
+    return path
+
+
+def direct(path: Path) -> np.ndarray:
+    """The reference: openSMILE on crossemo's mono mix-down of the file."""
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    signal, sample_rate = read_audio(path)
+    return smile.process_signal(signal, sample_rate).to_numpy()[0]
+
+
+def table_of(root: Path, names: list[str], **attrs: object) -> pd.DataFrame:
+    """A corpus-like table of files under ``root`` (only the columns extraction uses, plus one)."""
+    table = pd.DataFrame({"path": names, "speaker": [f"s{i}" for i in range(len(names))]})
+    table.attrs = {"root": str(root), **attrs}
+    return table
+
+
+def make_corpus(root: Path, count: int, *, seconds: float = 0.5) -> pd.DataFrame:
+    names = [f"spk/utt{i:02d}.wav" for i in range(count)]
+    for i, name in enumerate(names):
+        write_wav(root / name, speech_like(seconds, 16_000, seed=i))
+    return table_of(root, names)
+
+
+def cached_keys(cache_dir: Path) -> set[str]:
+    folder = feature_cache_dir(cache_dir)
+    return {key for shard in folder.glob("*.parquet") for key in pd.read_parquet(shard)["sha256"]}
+
+
+# --- names and options ------------------------------------------------------
+
+
+def test_feature_names_are_opensmiles_88_egemaps_functionals() -> None:
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+
+    assert NAMES == list(smile.feature_names)
+    assert len(NAMES) == 88 == len(set(NAMES))
+    assert len(feature_names("GeMAPSv01b")) == 62
+
+
+def test_unknown_feature_set_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FeatureError, match="unknown feature set 'MFCC'") as caught:
+        extract_files([tmp_path / "a.wav"], feature_set="MFCC", cache_dir=tmp_path)
+    assert isinstance(caught.value, CrossemoError)
+
+
+def test_a_table_without_paths_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FeatureError, match="no 'path' column"):
+        extract(pd.DataFrame({"file": ["a.wav"]}), cache_dir=tmp_path)
+
+
+def test_default_cache_dir_prefers_crossemo_then_xdg_then_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CROSSEMO_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("CROSSEMO_CACHE_DIR")
+    assert default_cache_dir() == tmp_path / "xdg" / "crossemo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "crossemo"
+    assert feature_cache_dir().name == f"eGeMAPSv02-opensmile{opensmile.__version__}"
+
+
+def test_cache_dir_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CROSSEMO_CACHE_DIR", str(tmp_path / "env-cache"))
+    path = write_wav(tmp_path / "a.wav", speech_like(0.4, 16_000, seed=1))
+
+    extract_files([path], jobs=1, progress=False)
+
+    assert cached_keys(tmp_path / "env-cache") == {features.file_sha256(path)}
+
+
+# --- agreement with openSMILE -------------------------------------------------
+
+
+def test_mono_file_matches_opensmile_process_signal_and_process_file(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "mono.wav", speech_like(1.0, 16_000, seed=0))
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+
+    result = extract_files([path], cache_dir=tmp_path / "cache", jobs=1, progress=False)
+
+    values = result[NAMES].to_numpy()[0]
+    assert result[NAMES].dtypes.unique().tolist() == [np.dtype(np.float32)]
+    np.testing.assert_array_equal(values, direct(path))
+    np.testing.assert_array_equal(values, smile.process_file(str(path)).to_numpy()[0])
+
+
+def test_stereo_is_mixed_down_before_extraction(tmp_path: Path) -> None:
+    stereo = speech_like(1.0, 16_000, seed=3, channels=2)
+    path = write_wav(tmp_path / "stereo.wav", stereo)
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    signal, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
+
+    values = extract_files([path], cache_dir=tmp_path / "cache", jobs=1, progress=False)[NAMES].to_numpy()[0]
+
+    np.testing.assert_array_equal(values, smile.process_signal(signal.mean(axis=1), sample_rate).to_numpy()[0])
+    first_channel_only = smile.process_file(str(path)).to_numpy()[0]  # openSMILE's own default
+    assert not np.array_equal(values, first_channel_only)
+
+
+@pytest.mark.parametrize("sample_rate", [8_000, 44_100])
+def test_other_sample_rates_match_opensmile(tmp_path: Path, sample_rate: int) -> None:
+    path = write_wav(tmp_path / f"sr{sample_rate}.wav", speech_like(0.6, sample_rate, seed=5), sample_rate)
+
+    result = extract_files([path], cache_dir=tmp_path / "cache", jobs=1, progress=False)
+
+    assert result["error"].tolist() == [None]
+    np.testing.assert_array_equal(result[NAMES].to_numpy()[0], direct(path))
+
+
+@pytest.mark.corpus
+def test_real_ravdess_file_matches_opensmile(tmp_path: Path) -> None:
+    folder = CORPORA / "ravdess"
+    if not folder.is_dir():
+        pytest.skip(f"real corpora not found at {CORPORA} (set CROSSEMO_CORPORA)")
+    path = sorted(folder.rglob("*.wav"))[0]
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+
+    values = extract_files([path], cache_dir=tmp_path, jobs=1, progress=False)[NAMES].to_numpy()[0]
+
+    np.testing.assert_array_equal(values, direct(path))
+    np.testing.assert_array_equal(values, smile.process_file(str(path)).to_numpy()[0])
+
+
+# --- the table contract -------------------------------------------------------
+
+
+def test_extract_keeps_rows_index_and_attrs_and_adds_the_features(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 3)
+    table.index = [10, 20, 30]
+    table.attrs["skipped"] = [{"path": "readme.txt", "reason": "not audio"}]
+
+    result = extract(table, cache_dir=tmp_path / "cache", jobs=1, progress=False)
+
+    assert list(result.columns) == ["path", "speaker", *NAMES]
+    assert list(result.index) == [10, 20, 30]
+    assert result["speaker"].tolist() == ["s0", "s1", "s2"]
+    assert result.attrs["root"] == table.attrs["root"]
+    assert result.attrs["skipped"] == [{"path": "readme.txt", "reason": "not audio"}]
+    assert result.attrs["feature_set"] == FeatureSet.eGeMAPSv02.value
+    np.testing.assert_array_equal(result.loc[20, NAMES].to_numpy(), direct(tmp_path / "corpus" / table.loc[20, "path"]))
+
+
+def test_bad_files_are_skipped_with_their_reason_and_never_cached(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    good = write_wav(root / "good.wav", speech_like(0.5, 16_000, seed=7))
+    (root / "garbage.wav").write_bytes(np.random.default_rng(0).bytes(4000))
+    (root / "empty.wav").write_bytes(b"")
+    write_wav(root / "no_samples.wav", np.zeros(0))
+    write_wav(root / "zeros.wav", np.zeros(16_000))
+    write_wav(root / "short.wav", speech_like(0.1, 16_000, seed=8))
+    names = ["good.wav", "garbage.wav", "empty.wav", "no_samples.wav", "zeros.wav", "short.wav", "missing.wav"]
+    cache = tmp_path / "cache"
+
+    result = extract(table_of(root, names), cache_dir=cache, jobs=1, progress=False)
+
+    assert result["path"].tolist() == ["good.wav"]
+    reasons = {entry["path"]: entry["reason"] for entry in result.attrs["skipped"]}
+    assert sorted(reasons) == sorted(names[1:])
+    assert reasons["garbage.wav"].startswith("unreadable audio:")
+    assert reasons["empty.wav"].startswith("unreadable audio:")
+    assert reasons["missing.wav"].startswith("unreadable audio:")
+    assert reasons["no_samples.wav"].startswith(("empty audio", "unreadable audio"))
+    assert reasons["zeros.wav"].startswith("silent audio")
+    assert reasons["short.wav"].startswith("too short")
+    assert cached_keys(cache) == {features.file_sha256(good)}
+
+    again = extract(table_of(root, names), cache_dir=cache, jobs=1, progress=False)
+    assert again.attrs["skipped"] == result.attrs["skipped"]
+    assert again.attrs["cached"] == 1
+
+
+def test_nan_features_are_skipped_and_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "corpus"
+    table = make_corpus(root, 2)
+
+    def first_20_ms(path: str) -> tuple[np.ndarray, int]:
+        # Shorter than openSMILE's analysis window: it fills every functional with NaN.
+        signal, sample_rate = read_audio(path)
+        return (signal[: sample_rate // 50], sample_rate) if path.endswith("utt01.wav") else (signal, sample_rate)
+
+    monkeypatch.setattr(features, "read_audio", first_20_ms)
+    result = extract(table, cache_dir=tmp_path / "cache", jobs=1, progress=False)
+
+    assert result["path"].tolist() == ["spk/utt00.wav"]
+    [entry] = result.attrs["skipped"]
+    assert entry["path"] == "spk/utt01.wav"
+    assert entry["reason"].startswith(f"NaN features: {NAMES[0]}, ")
+    assert entry["reason"].endswith("and 83 more")
+    assert cached_keys(tmp_path / "cache") == {features.file_sha256(root / "spk/utt00.wav")}
+
+
+def test_extract_files_reports_every_path_in_order_with_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = write_wav(tmp_path / "a.wav", speech_like(0.4, 16_000, seed=11))
+    silent = write_wav(tmp_path / "b.wav", np.zeros(8_000))
+    monkeypatch.chdir(tmp_path)  # relative paths are made absolute against the working directory
+
+    result = extract_files(["b.wav", good, "nowhere.wav"], cache_dir=tmp_path / "cache", jobs=1, progress=False)
+
+    assert list(result.columns) == ["path", *NAMES, "error"]
+    assert result["path"].tolist() == [str(silent), str(good), str(tmp_path / "nowhere.wav")]
+    assert result["error"][1] is None
+    assert result["error"][0].startswith("silent audio")
+    assert result["error"][2].startswith("unreadable audio:")
+    assert result.loc[[0, 2], NAMES].isna().all().all()
+    np.testing.assert_array_equal(result.loc[1, NAMES].to_numpy(), direct(good))
+
+
+# --- the cache ----------------------------------------------------------------
+
+
+def test_second_run_computes_nothing_and_gives_the_same_table(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 4)
+    cache = tmp_path / "cache"
+
+    first = extract(table, cache_dir=cache, jobs=1, progress=False)
+    second = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert (first.attrs["computed"], first.attrs["cached"]) == (4, 0)
+    assert (second.attrs["computed"], second.attrs["cached"]) == (0, 4)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_cache_is_keyed_by_content_not_by_name(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 2)
+    cache = tmp_path / "cache"
+    extract(table, cache_dir=cache, jobs=1, progress=False)
+    copy = tmp_path / "elsewhere" / "renamed.wav"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "corpus" / "spk/utt01.wav").read_bytes())
+
+    result = extract_files([copy], cache_dir=cache, jobs=1, progress=False)
+
+    assert (result.attrs["computed"], result.attrs["cached"]) == (0, 1)
+
+
+def test_changed_file_content_is_recomputed(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 3)
+    cache = tmp_path / "cache"
+    extract(table, cache_dir=cache, jobs=1, progress=False)
+    changed = tmp_path / "corpus" / "spk/utt01.wav"
+    write_wav(changed, speech_like(0.5, 16_000, seed=99))  # same size, new content
+
+    result = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert (result.attrs["computed"], result.attrs["cached"]) == (1, 2)
+    np.testing.assert_array_equal(result.loc[1, NAMES].to_numpy(), direct(changed))
+
+
+def test_duplicate_content_is_computed_once(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    table = make_corpus(root, 2)
+    (root / "copy.wav").write_bytes((root / "spk/utt00.wav").read_bytes())
+    table = table_of(root, [*table["path"], "copy.wav"])
+
+    result = extract(table, cache_dir=tmp_path / "cache", jobs=1, progress=False)
+
+    assert result.attrs["computed"] == 2
+    np.testing.assert_array_equal(result.loc[0, NAMES].to_numpy(), result.loc[2, NAMES].to_numpy())
+
+
+def test_a_run_over_more_files_only_computes_the_new_ones(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 5)
+    cache = tmp_path / "cache"
+    extract(table.iloc[:2], cache_dir=cache, jobs=1, progress=False)
+
+    result = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert (result.attrs["computed"], result.attrs["cached"]) == (3, 2)
+
+
+def test_an_interrupted_run_keeps_its_finished_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = make_corpus(tmp_path / "corpus", 6, seconds=0.3)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(features, "MAX_BATCH", 2)
+    real_map_tasks = features.map_tasks
+
+    def interrupted_after_two_batches(*args: object, **kwargs: object):
+        for done, outcome in enumerate(real_map_tasks(*args, **kwargs)):
+            if done == 2:
+                raise KeyboardInterrupt
+            yield outcome
+
+    monkeypatch.setattr(features, "map_tasks", interrupted_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        extract(table, cache_dir=cache, jobs=1, progress=False)
+    monkeypatch.setattr(features, "map_tasks", real_map_tasks)
+
+    resumed = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert (resumed.attrs["computed"], resumed.attrs["cached"]) == (2, 4)
+
+
+def test_many_shards_are_merged_without_losing_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = make_corpus(tmp_path / "corpus", 7, seconds=0.3)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(features, "MAX_BATCH", 1)
+    monkeypatch.setattr(features, "MAX_SHARDS", 3)
+
+    first = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert len(list(feature_cache_dir(cache).glob("*.parquet"))) == 1
+    assert len(cached_keys(cache)) == 7
+    second = extract(table, cache_dir=cache, jobs=1, progress=False)
+    assert second.attrs["computed"] == 0
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_an_unreadable_cache_shard_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 2)
+    cache = tmp_path / "cache"
+    extract(table, cache_dir=cache, jobs=1, progress=False)
+    (feature_cache_dir(cache) / "0-broken.parquet").write_bytes(b"not parquet")
+
+    with pytest.warns(UserWarning, match="ignoring unreadable cache shard"):
+        result = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert (result.attrs["computed"], result.attrs["cached"]) == (0, 2)
+
+
+def test_no_temporary_files_are_left_behind(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    extract(make_corpus(tmp_path / "corpus", 2), cache_dir=cache, jobs=1, progress=False)
+
+    leftovers = [path for path in cache.rglob("*") if path.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+# --- parallel -------------------------------------------------------------------
+
+
+def test_two_workers_give_the_same_result_as_one(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 6, seconds=0.3)
+
+    serial = extract(table, cache_dir=tmp_path / "serial", jobs=1, progress=False)
+    parallel = extract(table, cache_dir=tmp_path / "parallel", jobs=2, progress=False)
+
+    assert parallel.attrs["computed"] == 6
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert cached_keys(tmp_path / "serial") == cached_keys(tmp_path / "parallel")
+
+
+# --- the CLI's one call -----------------------------------------------------------
+
+
+def test_extract_corpus_writes_parquet_and_summarises(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    for i, emotion in enumerate(["angry", "sad", "happy"]):
+        write_wav(root / f"clip{i}.wav", speech_like(0.4, 16_000, seed=20 + i))
+    write_wav(root / "silent.wav", np.zeros(8_000))
+    manifest = root / "manifest.csv"
+    manifest.write_text(
+        "path,emotion,speaker\nclip0.wav,angry,a\nclip1.wav,sad,a\nclip2.wav,happy,b\nsilent.wav,neutral,b\n"
+    )
+    out = tmp_path / "out" / "features.parquet"
+
+    summary = extract_corpus("manifest", manifest, out, jobs=1, cache_dir=tmp_path / "cache", progress=False)
+
+    assert summary["extracted"] == 3
+    assert summary["files"] == 3
+    assert summary["out"] == str(out)
+    assert {"path": "silent.wav", "reason": summary["skipped"][-1]["reason"]} in summary["skipped"]
+    assert summary["skipped"][-1]["reason"].startswith("silent audio")
+    written = pd.read_parquet(out)
+    assert written["path"].tolist() == ["clip0.wav", "clip1.wav", "clip2.wav"]
+    assert written.attrs["root"] == str(root.resolve())
+    np.testing.assert_array_equal(written.loc[0, NAMES].to_numpy(np.float32), direct(root / "clip0.wav"))
+    assert [path.name for path in out.parent.iterdir()] == ["features.parquet"]
