@@ -15,6 +15,7 @@ import crossemo.features as features
 from crossemo.audio import read_audio
 from crossemo.errors import CrossemoError
 from crossemo.features import (
+    CacheError,
     FeatureError,
     FeatureSet,
     default_cache_dir,
@@ -25,7 +26,7 @@ from crossemo.features import (
     feature_names,
 )
 
-CORPORA = Path(os.environ.get("CROSSEMO_CORPORA", Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"))
+CORPORA = Path(os.environ.get("CROSSEMO_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
 NAMES = feature_names()
 
 
@@ -50,11 +51,16 @@ def write_wav(path: Path, signal: np.ndarray, sample_rate: int = 16_000) -> Path
     return path
 
 
+def reference_smile() -> opensmile.Smile:
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
+
+
 def direct(path: Path) -> np.ndarray:
     """The reference: openSMILE on crossemo's mono mix-down of the file."""
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
     signal, sample_rate = read_audio(path)
-    return smile.process_signal(signal, sample_rate).to_numpy()[0]
+    return reference_smile().process_signal(signal, sample_rate).to_numpy()[0]
 
 
 def table_of(root: Path, names: list[str], **attrs: object) -> pd.DataFrame:
@@ -80,7 +86,7 @@ def cached_keys(cache_dir: Path) -> set[str]:
 
 
 def test_feature_names_are_opensmiles_88_egemaps_functionals() -> None:
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    smile = reference_smile()
 
     assert NAMES == list(smile.feature_names)
     assert len(NAMES) == 88 == len(set(NAMES))
@@ -126,7 +132,7 @@ def test_cache_dir_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch, 
 
 def test_mono_file_matches_opensmile_process_signal_and_process_file(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "mono.wav", speech_like(1.0, 16_000, seed=0))
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    smile = reference_smile()
 
     result = extract_files([path], cache_dir=tmp_path / "cache", jobs=1, progress=False)
 
@@ -139,7 +145,7 @@ def test_mono_file_matches_opensmile_process_signal_and_process_file(tmp_path: P
 def test_stereo_is_mixed_down_before_extraction(tmp_path: Path) -> None:
     stereo = speech_like(1.0, 16_000, seed=3, channels=2)
     path = write_wav(tmp_path / "stereo.wav", stereo)
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    smile = reference_smile()
     signal, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
 
     values = extract_files([path], cache_dir=tmp_path / "cache", jobs=1, progress=False)[NAMES].to_numpy()[0]
@@ -165,7 +171,7 @@ def test_real_ravdess_file_matches_opensmile(tmp_path: Path) -> None:
     if not folder.is_dir():
         pytest.skip(f"real corpora not found at {CORPORA} (set CROSSEMO_CORPORA)")
     path = sorted(folder.rglob("*.wav"))[0]
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    smile = reference_smile()
 
     values = extract_files([path], cache_dir=tmp_path, jobs=1, progress=False)[NAMES].to_numpy()[0]
 
@@ -367,6 +373,16 @@ def test_an_unreadable_cache_shard_is_ignored_with_a_warning(tmp_path: Path) -> 
         result = extract(table, cache_dir=cache, jobs=1, progress=False)
 
     assert (result.attrs["computed"], result.attrs["cached"]) == (0, 2)
+
+
+def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 1)
+    in_the_way = tmp_path / "cache"
+    in_the_way.write_text("a file where the cache folder should be")
+
+    with pytest.raises(CacheError, match="cannot write the feature cache in .*cache") as caught:
+        extract(table, cache_dir=in_the_way, jobs=1, progress=False)
+    assert isinstance(caught.value, CrossemoError)
 
 
 def test_no_temporary_files_are_left_behind(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def map_tasks(
         raise ExecutionError(f"jobs must be at least 1, got {jobs}")
     if progress is None:
         progress = sys.stderr.isatty()
-    with _progress_bar(len(items), description, enabled=progress) as advance:
+    with _progress_bar(len(items), description, enabled=progress and bool(items)) as advance:
         if scheduler is not None:
             results = _map_dask(fn, items, scheduler)
         elif min(jobs or default_jobs(), len(items)) <= 1:

@@ -345,7 +345,7 @@ def _folds(config: StudyConfig, table: pd.DataFrame, labels: np.ndarray, seed: i
     protocol = config.protocol
     if protocol.split == "utterance":
         return utterance_folds(labels, n_folds=protocol.folds, seed=seed)
-    speakers = table["speaker"].astype(str).to_numpy()
+    speakers = table["speaker"].to_numpy(dtype=object)
     if config.train.corpus == "iemocap":
         # IEMOCAP's speaker-independent protocol is leave one session out.
         return session_folds(speakers)

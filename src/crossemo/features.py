@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crossemo.audio import AudioError, read_audio
+from crossemo.corpora import read_corpus, summarize
 from crossemo.errors import CrossemoError
 from crossemo.execution import TaskFailure, default_jobs, map_tasks
 
@@ -62,6 +63,10 @@ ERROR = "error"
 
 class FeatureError(CrossemoError, ValueError):
     """Feature extraction was asked for something it cannot do (unknown feature set, no paths)."""
+
+
+class CacheError(CrossemoError, OSError):
+    """The feature cache folder cannot be written (permissions, a file in the way, a full disk)."""
 
 
 class FeatureSet(str, Enum):
@@ -204,8 +209,6 @@ def extract_corpus(
     ``skipped`` includes extraction failures) plus ``extracted`` (rows written),
     ``computed``, ``cached`` and ``out``.
     """
-    from crossemo.corpora import read_corpus, summarize  # corpora sit above features; only this verb needs them
-
     table = read_corpus(name, path)
     features = extract(
         table, feature_set=feature_set, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler
@@ -262,23 +265,46 @@ def _extract_paths(
 ) -> _Found:
     names = feature_names(feature_set)
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    distinct = list(dict.fromkeys(files))
-    hashes, sizes, failures = _content_hashes(distinct, _hash_store(cache_root))
+    hashes, sizes, failures = _content_hashes(list(dict.fromkeys(files)), _hash_store(cache_root))
     store = _feature_store(feature_cache_dir(cache_root, feature_set), names)
-    wanted = pd.Index(dict.fromkeys(hashes.values()), dtype=object)
     cached = _read_features(store, names)
-    cached = cached.loc[cached.index.intersection(wanted)]
+    cached = cached.loc[cached.index.intersection(pd.Index(list(set(hashes.values())), dtype=object))]
 
-    # One computation per distinct content, largest files first so the last tasks are short.
-    todo: dict[str, str] = {}
+    todo: dict[str, str] = {}  # one computation per distinct content: sha256 -> a file holding it
     for file, digest in hashes.items():
         if digest not in cached.index and digest not in todo:
             todo[digest] = file
-    order = sorted(todo, key=lambda digest: -sizes[todo[digest]])
-    batches = _batches([(digest, todo[digest]) for digest in order], scheduler=scheduler, jobs=jobs)
+    computed, failed = _compute_missing(
+        todo, sizes, store, feature_set=feature_set, jobs=jobs, progress=progress, scheduler=scheduler
+    )
+    store.compact()
 
-    computed: list[pd.DataFrame] = []
-    failed: dict[str, str] = {}  # sha256 -> reason
+    every = pd.concat([cached, computed])
+    ok = [file for file, digest in hashes.items() if digest in every.index]
+    values = every.loc[[hashes[file] for file in ok]].set_axis(pd.Index(ok, name="path"))
+    failures.update({file: failed[digest] for file, digest in hashes.items() if digest in failed})
+    return _Found(values=values, failures=failures, computed=len(todo), cached=len(cached))
+
+
+def _compute_missing(
+    todo: dict[str, str],
+    sizes: dict[str, int],
+    store: _ShardStore,
+    *,
+    feature_set: FeatureSet,
+    jobs: int | None,
+    progress: bool | None,
+    scheduler: str | None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Compute ``todo`` (sha256 -> file), caching each finished batch at once.
+
+    Returns the features (index sha256) and the reason per sha256 that failed.
+    """
+    names = feature_names(feature_set)
+    largest_first = sorted(todo, key=lambda digest: -sizes[todo[digest]])  # so the last tasks are short
+    batches = _batches([(digest, todo[digest]) for digest in largest_first], scheduler=scheduler, jobs=jobs)
+    frames: list[pd.DataFrame] = [_empty_features(names)]
+    failed: dict[str, str] = {}
     tasks = map_tasks(
         _compute_batch,
         [(feature_set.value, batch) for batch in batches],
@@ -291,19 +317,15 @@ def _extract_paths(
         if isinstance(outcome, TaskFailure):
             failed.update({digest: f"feature extraction failed: {outcome}" for digest, _ in batches[index]})
             continue
-        good = {digest: values for digest, values in outcome if not isinstance(values, str)}
-        failed.update({digest: reason for digest, reason in outcome if isinstance(reason, str)})
+        failed.update({digest: result for digest, result in outcome if isinstance(result, str)})
+        good = [(digest, result) for digest, result in outcome if not isinstance(result, str)]
         if good:
-            frame = pd.DataFrame(np.vstack(list(good.values())), index=pd.Index(list(good), name=SHA256), columns=names)
+            keys, rows = zip(*good)
+            index = pd.Index(keys, name=SHA256, dtype=object)
+            frame = pd.DataFrame(np.vstack(rows), index=index, columns=names)
             store.append(pa.Table.from_pandas(frame.reset_index(), preserve_index=False))
-            computed.append(frame)
-    store.compact()
-
-    every = pd.concat([frame for frame in (cached, *computed) if len(frame)]) if computed else cached
-    ok = [file for file, digest in hashes.items() if digest in every.index]
-    values = every.loc[[hashes[file] for file in ok]].set_axis(pd.Index(ok, name="path"))
-    failures.update({file: failed[digest] for file, digest in hashes.items() if digest in failed})
-    return _Found(values=values, failures=failures, computed=len(todo), cached=int(cached.index.nunique()))
+            frames.append(frame)
+    return pd.concat(frames), failed
 
 
 def _batches(
@@ -362,7 +384,8 @@ def _absolute(path: str | os.PathLike[str], root: str | os.PathLike[str] | None)
 
 
 def _hash_store(cache_root: Path) -> _ShardStore:
-    return _ShardStore(cache_root / "file-hashes", columns=("path", "size", "mtime_ns", SHA256), key=("path", "size", "mtime_ns"))
+    signature = ("path", "size", "mtime_ns")
+    return _ShardStore(cache_root / "file-hashes", columns=(*signature, SHA256), key=signature)
 
 
 def _content_hashes(
@@ -408,11 +431,16 @@ def _feature_store(folder: Path, names: list[str]) -> _ShardStore:
 
 
 def _read_features(store: _ShardStore, names: list[str]) -> pd.DataFrame:
+    """Every cached feature vector, index sha256 (distinct)."""
     table = store.read()
     if table is None:
-        return pd.DataFrame(columns=names, index=pd.Index([], name=SHA256, dtype=object), dtype=np.float32)
+        return _empty_features(names)
     frame = table.to_pandas().set_index(SHA256)
     return frame.loc[~frame.index.duplicated()]
+
+
+def _empty_features(names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=names, index=pd.Index([], name=SHA256, dtype=object), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -437,12 +465,19 @@ class _ShardStore:
         return pa.concat_tables(tables) if tables else None
 
     def append(self, table: pa.Table) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Add ``table`` as a new shard, atomically."""
         name = f"{time.time_ns()}-{uuid.uuid4().hex}.parquet"
         temporary = self.folder / f".{name}.tmp"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(table.select(list(self.columns)), temporary)
             os.replace(temporary, self.folder / name)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise CacheError(
+                f"cannot write the feature cache in {self.folder}: {reason} "
+                "(choose another folder with --cache-dir or CROSSEMO_CACHE_DIR)"
+            ) from None
         finally:
             temporary.unlink(missing_ok=True)
 

@@ -50,6 +50,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import scipy.fft
 import soundfile
 from scipy import signal as sps
 
@@ -306,12 +307,12 @@ EMOTIONS: Mapping[str, EmotionProfile] = MappingProxyType(
             final_rise_probability=0.05, onset_ms=25.0,
         ),
         "happy": EmotionProfile(
-            f0_shift_st=4.5, f0_range=1.7, rate=1.1, level_db=3.0, effort=0.45, breathiness=1.0,
-            jitter=1.0, shimmer=1.0, creak=0.0, pause=0.75, accent_slope_st_s=10.0,
+            f0_shift_st=5.0, f0_range=1.7, rate=1.15, level_db=4.5, effort=0.6, breathiness=1.0,
+            jitter=1.0, shimmer=1.0, creak=0.0, pause=0.7, accent_slope_st_s=10.0,
             final_rise_probability=0.5, onset_ms=10.0,
         ),
         "angry": EmotionProfile(
-            f0_shift_st=3.5, f0_range=1.35, rate=1.15, level_db=7.0, effort=1.0, breathiness=0.6,
+            f0_shift_st=4.0, f0_range=1.35, rate=1.15, level_db=7.0, effort=1.0, breathiness=0.6,
             jitter=1.3, shimmer=1.8, creak=0.15, pause=0.6, accent_slope_st_s=-12.0,
             final_rise_probability=0.0, onset_ms=4.0,
         ),
@@ -843,18 +844,15 @@ def _render_segments(
 
     # Frication and bursts at the mouth, louder with vocal effort.
     frication_gain = 10 ** (0.2 * effort)
-    for symbol in sorted({segment.symbol for segment in segments if segment.kind in ("fricative", "burst")}):
-        spec = CONSONANTS[symbol]
-        amplitude = track(
-            [
-                spec.noise_gain * (2.0 if segment.kind == "burst" else 1.0)
-                if segment.symbol == symbol and segment.kind in ("fricative", "burst")
-                else 0.0
-                for segment in segments
-            ]
-        )
-        noise = sps.sosfilt(studio.frication[symbol], rng.standard_normal(n))
-        voice += frication_gain * _smooth(amplitude, 0.004, sample_rate) * noise
+    for segment, start, length in zip(segments, edges[:-1], lengths, strict=True):
+        if segment.kind in ("fricative", "burst") and length > 0:
+            noise = sps.sosfilt(studio.frication[segment.symbol], rng.standard_normal(length))
+            if segment.kind == "burst":  # a transient: twice as strong, decaying
+                envelope = 2.0 * np.exp(-np.arange(length) / max(length / 3, 1))
+            else:
+                envelope = _ramps(length, int(0.01 * sample_rate))
+            gain = frication_gain * CONSONANTS[segment.symbol].noise_gain
+            voice[start : start + length] += gain * envelope * noise
 
     # Spectral tilt: lax voices lose high frequencies, pressed ones keep them.
     pole = float(np.clip(0.45 - 0.35 * effort, 0.0, 0.85))
@@ -879,8 +877,9 @@ def _f0_track(
             pitches += list(segment.f0_st)
     time = np.arange(n) / sample_rate
     semitones = np.interp(time, times, pitches)
-    drift = _smooth(rng.standard_normal(n), 0.05, sample_rate)
-    semitones = _smooth(semitones, 0.03, sample_rate) + 0.25 * drift / max(np.std(drift), 1e-12)
+    # Slow random pitch drift: white noise at 20 Hz, interpolated.
+    drift = np.interp(time, np.arange(int(time[-1] * 20) + 2) / 20, rng.normal(0, 0.25, int(time[-1] * 20) + 2))
+    semitones = _smooth(semitones, 0.03, sample_rate) + drift
     level_st = expression.f0_shift_st + rng.normal(0, 1.0)
     return speaker.f0_hz * 2 ** ((semitones + level_st) / 12)
 
@@ -981,8 +980,8 @@ def _vocal_tract(
         shifted_2[:, :2] = 0.0
         denominator = denominator - feedback_1[:, k, None] * shifted_1 - feedback_2[:, k, None] * shifted_2
     gain = np.prod(1 - feedback_1 - feedback_2, axis=1)
-    response = gain[:, None] / np.fft.rfft(denominator, n=span, axis=1)
-    ringing = np.fft.irfft(np.fft.rfft(blocks, n=span, axis=1) * response, n=span, axis=1)
+    response = gain[:, None] / scipy.fft.rfft(denominator, n=span, axis=1)
+    ringing = scipy.fft.irfft(scipy.fft.rfft(blocks, n=span, axis=1) * response, n=span, axis=1)
     output = np.zeros((n_blocks + 5) * block)
     for offset in range(6):
         output[offset * block : (offset + n_blocks) * block] += ringing[:, offset * block : (offset + 1) * block].reshape(-1)
@@ -997,6 +996,17 @@ def _band_pass(centre_hz: float, bandwidth_hz: float, sample_rate: int) -> np.nd
     if low >= high:
         low = 0.5 * high
     return sps.butter(2, [low, high], btype="bandpass", fs=sample_rate, output="sos")
+
+
+def _ramps(length: int, ramp: int) -> np.ndarray:
+    """An envelope of ``length`` samples rising and falling over ``ramp`` samples (raised cosine)."""
+    envelope = np.ones(length)
+    ramp = min(ramp, length // 2)
+    if ramp > 0:
+        rise = 0.5 * (1 - np.cos(np.pi * np.arange(ramp) / ramp))
+        envelope[:ramp] = rise
+        envelope[length - ramp :] = rise[::-1]
+    return envelope
 
 
 def _smooth(values: np.ndarray, time_constant_s: float, sample_rate: int) -> np.ndarray:

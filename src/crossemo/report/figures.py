@@ -127,6 +127,8 @@ def _save(result: FigureResult, figures_dir: Path) -> RenderedFigure:
         return RenderedFigure(result.stem, result.title, result.caption, skipped=result.skipped)
     png = io.BytesIO()
     result.figure.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    # The first save laid the figure out; keep that layout instead of solving it again.
+    result.figure.set_layout_engine("none")
     svg = io.BytesIO()
     result.figure.savefig(svg, format="svg", dpi=SVG_RASTER_DPI, metadata={"Date": None})
     png_path = figures_dir / f"{result.stem}.png"
