@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from crossemo.errors import CrossemoError
@@ -35,7 +36,7 @@ def _friendly(command):
         try:
             return command(*args, **kwargs)
         except CrossemoError as error:
-            _console().print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            _console().print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             _console().print("interrupted: finished work is kept; run the same command again to resume")

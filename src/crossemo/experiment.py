@@ -104,8 +104,8 @@ def run_study(
     unless ``force``; an unfinished run in ``out`` resumes from its finished fits.
     """
     out = Path(out)
-    _prepare_run_dir(out, force=force)
     check_paths(config)
+    _prepare_run_dir(out, force=force)
     started = time.perf_counter()
     timings: dict[str, float] = {}
 

@@ -1,0 +1,74 @@
+"""The command line: each verb's output and its errors (one line, exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crossemo.cli import app
+from crossemo.features import feature_names
+from tests.fixtures import make_corpus
+
+
+@pytest.fixture()
+def runner():
+    return CliRunner()
+
+
+def test_scan_json_has_the_documented_keys(runner, tmp_path):
+    root = make_corpus("emodb", tmp_path / "emodb", per_class=1)
+    result = runner.invoke(app, ["scan", "emodb", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary) == {"corpus", "language", "files", "labelled", "labels", "emotions", "speakers", "skipped"}
+    assert summary["corpus"] == "emodb" and summary["language"] == "de"
+    assert summary["labelled"] == sum(summary["labels"].values())
+    assert summary["files"] == sum(summary["emotions"].values())
+
+
+def test_scan_table_lists_speakers(runner, tmp_path):
+    root = make_corpus("ravdess", tmp_path / "ravdess", per_class=1)
+    result = runner.invoke(app, ["scan", "ravdess", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "Actor_01" in result.stdout and "neutral" in result.stdout
+
+
+def test_wrong_layout_is_one_clear_error(runner, tmp_path):
+    root = make_corpus("emodb", tmp_path / "emodb", per_class=1)
+    result = runner.invoke(app, ["scan", "ravdess", str(root)])
+    assert result.exit_code == 2
+    assert "RAVDESS" in result.output and "Traceback" not in result.output
+
+
+def test_extract_writes_features_and_reports_skips(runner, tmp_path):
+    root = make_corpus("tess", tmp_path / "tess", per_class=1, odd_cases=True)
+    out = tmp_path / "tess.parquet"
+    result = runner.invoke(
+        app, ["extract", "tess", str(root), "--out", str(out), "--jobs", "1",
+              "--cache-dir", str(tmp_path / "cache"), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    table = pd.read_parquet(out)
+    assert summary["extracted"] == len(table) > 0
+    assert set(feature_names()) <= set(table.columns)
+    assert all({"path", "reason"} <= set(item) for item in summary["skipped"])
+
+
+def test_run_reports_a_malformed_config_without_traceback(runner, tmp_path):
+    config = tmp_path / "study.toml"
+    config.write_text("[train]\ncorpus = 'emodb'\npath = 'x'\n[model]\nepoch = 3\n")
+    result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "model.epoch: unknown key" in result.output and "Traceback" not in result.output
+
+
+def test_run_reports_a_missing_corpus_path(runner, tmp_path):
+    config = tmp_path / "study.toml"
+    config.write_text("[train]\ncorpus = 'emodb'\npath = 'absent'\n")
+    result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "train.path" in result.output and "does not exist" in result.output
