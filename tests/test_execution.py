@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import crossemo.execution as execution
 from crossemo.errors import CrossemoError
 from crossemo.execution import ExecutionError, TaskFailure, map_tasks
 
@@ -20,6 +21,13 @@ def square_or_fail(value: int) -> int:
 
 def worker_pid(_: object) -> int:
     return os.getpid()
+
+
+def exit_abruptly(value: int) -> int:
+    """Kill the worker process for 0 (as a crash in native code would), else return ``value``."""
+    if value == 0:
+        os._exit(1)
+    return value
 
 
 def fail_first_attempt(marker: str) -> str:
@@ -80,9 +88,18 @@ def test_stopping_early_returns_promptly_and_leaves_nothing_running() -> None:
     assert first == first_index**2
 
 
-def test_jobs_below_one_is_a_clear_error() -> None:
+def test_a_dying_worker_fails_tasks_instead_of_the_map() -> None:
+    outcomes = dict(map_tasks(exit_abruptly, [0, 1, 2, 3], jobs=2, progress=False))
+
+    assert sorted(outcomes) == [0, 1, 2, 3]
+    assert isinstance(outcomes[0], TaskFailure)
+    assert outcomes[0].kind == "BrokenProcessPool"
+    assert all(outcome == index or isinstance(outcome, TaskFailure) for index, outcome in outcomes.items())
+
+
+def test_jobs_below_one_is_a_clear_error_at_once() -> None:
     with pytest.raises(ExecutionError, match="jobs must be at least 1") as caught:
-        list(map_tasks(square_or_fail, [1], jobs=0))
+        map_tasks(square_or_fail, [1], jobs=0)
     assert isinstance(caught.value, CrossemoError)
 
 
@@ -105,7 +122,8 @@ def test_dask_scheduler_gives_the_same_contract_and_retries(tmp_path: Path) -> N
         address = cluster.scheduler_address
         assert address.startswith("tcp://")
         outcomes = dict(map_tasks(square_or_fail, [4, -2, 3], scheduler=address, progress=False))
-        [(_, recovered)] = map_tasks(fail_first_attempt, [str(tmp_path / "marker")], scheduler=address, progress=False)
+        marker = str(tmp_path / "marker")
+        [(_, recovered)] = map_tasks(fail_first_attempt, [marker], scheduler=address, progress=False)
 
     assert outcomes[0] == 16
     assert outcomes[2] == 9
@@ -113,3 +131,16 @@ def test_dask_scheduler_gives_the_same_contract_and_retries(tmp_path: Path) -> N
     assert outcomes[1].kind == "ValueError"
     assert "negative input -2" in outcomes[1].message
     assert recovered == "recovered"  # the first attempt raised; Dask retried it
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://localhost"])
+def test_a_malformed_scheduler_address_is_a_clear_error(address: str) -> None:
+    with pytest.raises(ExecutionError, match="not a Dask scheduler address"):
+        list(map_tasks(square_or_fail, [1], scheduler=address))
+
+
+@pytest.mark.cluster
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(execution, "DASK_CONNECT_TIMEOUT_S", 0.5)
+    with pytest.raises(ExecutionError, match="cannot reach Dask scheduler at tcp://127.0.0.1:9"):
+        list(map_tasks(square_or_fail, [1], scheduler="tcp://127.0.0.1:9"))

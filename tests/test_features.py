@@ -227,6 +227,7 @@ def test_bad_files_are_skipped_with_their_reason_and_never_cached(tmp_path: Path
     assert again.attrs["cached"] == 1
 
 
+@pytest.mark.filterwarnings("ignore:Segment too short")
 def test_nan_features_are_skipped_and_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "corpus"
     table = make_corpus(root, 2)
@@ -302,6 +303,42 @@ def test_changed_file_content_is_recomputed(tmp_path: Path) -> None:
 
     assert (result.attrs["computed"], result.attrs["cached"]) == (1, 2)
     np.testing.assert_array_equal(result.loc[1, NAMES].to_numpy(), direct(changed))
+
+
+def test_unchanged_files_are_not_rehashed_and_touched_ones_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = make_corpus(tmp_path / "corpus", 3)
+    cache = tmp_path / "cache"
+    extract(table, cache_dir=cache, jobs=1, progress=False)
+    hashed: list[str] = []
+    real_sha256 = features.file_sha256
+    monkeypatch.setattr(features, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
+
+    extract(table, cache_dir=cache, jobs=1, progress=False)
+    assert hashed == []
+
+    touched = tmp_path / "corpus" / "spk/utt02.wav"
+    os.utime(touched, ns=(1_000_000_000, 1_000_000_000))
+    result = extract(table, cache_dir=cache, jobs=1, progress=False)
+    assert hashed == [str(touched)]
+    assert (result.attrs["computed"], result.attrs["cached"]) == (0, 3)  # same content: still cached
+
+
+def test_new_content_behind_an_old_modification_time_is_recomputed(tmp_path: Path) -> None:
+    table = make_corpus(tmp_path / "corpus", 2)
+    cache = tmp_path / "cache"
+    extract(table, cache_dir=cache, jobs=1, progress=False)
+    changed = tmp_path / "corpus" / "spk/utt00.wav"
+    before = changed.stat()
+    write_wav(changed, speech_like(0.5, 16_000, seed=123))
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))  # as cp -p or a careless tool would
+    assert changed.stat().st_size == before.st_size
+
+    result = extract(table, cache_dir=cache, jobs=1, progress=False)
+
+    assert result.attrs["computed"] == 1
+    np.testing.assert_array_equal(result.loc[0, NAMES].to_numpy(), direct(changed))
 
 
 def test_duplicate_content_is_computed_once(tmp_path: Path) -> None:
@@ -407,6 +444,21 @@ def test_two_workers_give_the_same_result_as_one(tmp_path: Path) -> None:
     assert cached_keys(tmp_path / "serial") == cached_keys(tmp_path / "parallel")
 
 
+@pytest.mark.cluster
+def test_a_dask_cluster_gives_the_same_result_as_in_process(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    table = make_corpus(tmp_path / "corpus", 4, seconds=0.3)
+    serial = extract(table, cache_dir=tmp_path / "serial", jobs=1, progress=False)
+
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        clustered = extract(table, cache_dir=tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+
+    assert clustered.attrs["computed"] == 4
+    pd.testing.assert_frame_equal(serial, clustered)
+
+
 # --- the CLI's one call -----------------------------------------------------------
 
 
@@ -433,3 +485,13 @@ def test_extract_corpus_writes_parquet_and_summarises(tmp_path: Path) -> None:
     assert written.attrs["root"] == str(root.resolve())
     np.testing.assert_array_equal(written.loc[0, NAMES].to_numpy(np.float32), direct(root / "clip0.wav"))
     assert [path.name for path in out.parent.iterdir()] == ["features.parquet"]
+
+
+def test_extract_corpus_with_an_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    write_wav(root / "clip.wav", speech_like(0.4, 16_000, seed=30))
+    (root / "manifest.csv").write_text("path,emotion\nclip.wav,angry\n")
+    (tmp_path / "taken").write_text("a file, not a folder")
+
+    with pytest.raises(FeatureError, match="cannot write .*taken"):
+        extract_corpus("manifest", root, tmp_path / "taken" / "x.parquet", jobs=1, cache_dir=tmp_path / "cache")

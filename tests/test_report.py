@@ -181,7 +181,8 @@ def _history(method: str, rng: np.random.Generator) -> list[dict]:
 
 
 def _corpus_info(language: str, rng: np.random.Generator) -> dict:
-    skipped = [{"path": f"/data/broken_{i}.wav", "reason": "unreadable <audio>"} for i in range(int(rng.integers(0, 3)))]
+    skipped = [{"path": f"/data/broken_{i}.wav", "reason": "unreadable <audio>"}
+               for i in range(int(rng.integers(1, 3)))]
     return {"utterances": int(rng.integers(100, 900)), "labelled": int(rng.integers(50, 100)),
             "outliers_removed": int(rng.integers(0, 5)), "skipped": skipped, "language": language}
 
@@ -322,3 +323,34 @@ def test_baselines_only_run_has_no_training_curves(tmp_path):
     assert stems == {"balanced_accuracy", "confusion"}
     assert "id='skipped-training_curves'" in html
     assert len(_imgs(html)) == 2
+
+
+def test_missing_numbers_show_as_not_available(tmp_path):
+    run_dir = make_fake_run(tmp_path, methods=("dae",), transfers=(("emodb", FOUR),), conditions=("unseen",))
+    content = json.loads((run_dir / "results.json").read_text())
+    unknown_ci, unknown_mean = content["results"][:2]
+    unknown_ci["balanced_accuracy"]["ci95"] = [float("nan"), float("nan")]
+    unknown_mean["balanced_accuracy"]["mean"] = float("nan")
+    (run_dir / "results.json").write_text(json.dumps(content), encoding="utf-8")
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    assert f"{100 * unknown_ci['balanced_accuracy']['mean']:.1f}%</td>" in html  # no interval after it
+    assert "<td class='num'>n/a" in html
+    assert len(_imgs(html)) == len(_pngs(run_dir))
+
+
+def test_run_without_any_result_renders_an_empty_report(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"results": []}), encoding="utf-8")
+    html = write_report(tmp_path).read_text(encoding="utf-8")
+    assert _imgs(html) == [] and _pngs(tmp_path) == []
+    assert "The run has no within-corpus results." in html
+
+
+def test_a_figure_that_cannot_be_drawn_is_reported_not_raised(tmp_path):
+    run_dir = make_fake_run(tmp_path, methods=("dae",), transfers=(), write_latents=False)
+    content = json.loads((run_dir / "results.json").read_text())
+    content["results"][0]["confusion"] = {"neutral": "not a row"}
+    (run_dir / "results.json").write_text(json.dumps(content), encoding="utf-8")
+    with pytest.warns(RuntimeWarning, match="confusion"):
+        html = write_report(run_dir).read_text(encoding="utf-8")
+    assert "id='skipped-confusion'" in html and "could not be drawn" in html
+    assert {p.stem for p in _pngs(run_dir)} == {"balanced_accuracy", "training_curves"}

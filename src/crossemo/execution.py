@@ -102,19 +102,25 @@ def map_tasks(
     items = list(items)
     if jobs is not None and jobs < 1:
         raise ExecutionError(f"jobs must be at least 1, got {jobs}")
-    if progress is None:
-        progress = sys.stderr.isatty()
-    with _progress_bar(len(items), description, enabled=progress and bool(items)) as advance:
-        if scheduler is not None:
-            results = _map_dask(fn, items, scheduler)
-        elif min(jobs or default_jobs(), len(items)) <= 1:
-            results = _map_in_process(fn, items)
-        else:
-            results = _map_processes(fn, items, workers=min(jobs or default_jobs(), len(items)))
-        with closing(results):  # stopping early shuts the pool or the client down at once
-            for index, result in results:
-                advance()
-                yield index, result
+    workers = min(jobs or default_jobs(), len(items))
+    if scheduler is not None:
+        results = _map_dask(fn, items, scheduler)
+    elif workers <= 1:
+        results = _map_in_process(fn, items)
+    else:
+        results = _map_processes(fn, items, workers=workers)
+    show = sys.stderr.isatty() if progress is None else progress
+    return _with_progress(results, total=len(items), description=description, enabled=show and bool(items))
+
+
+def _with_progress(
+    results: Iterator[tuple[int, Any]], *, total: int, description: str, enabled: bool
+) -> Iterator[tuple[int, Any]]:
+    with _progress_bar(total, description, enabled=enabled) as advance, closing(results):
+        # closing(): stopping early shuts the pool or the client down at once
+        for index, result in results:
+            advance()
+            yield index, result
 
 
 def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator[tuple[int, Any]]:
@@ -144,9 +150,15 @@ def _map_processes(
 
 def _map_dask(fn: Callable[[Item], Result], items: list[Item], scheduler: str) -> Iterator[tuple[int, Any]]:
     from distributed import Client, as_completed  # imported here: costly, and only clusters need it
+    from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
+        protocol, location = parse_address(scheduler)
+        if protocol in {"tcp", "tls", "ws", "wss"}:
+            parse_host_port(location)  # a half-built Client would complain at exit instead
         client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
+    except ValueError as error:  # malformed address
+        raise ExecutionError(f"not a Dask scheduler address {scheduler!r}: {error}") from None
     except (OSError, TimeoutError) as error:
         raise ExecutionError(f"cannot reach Dask scheduler at {scheduler}: {error}") from None
     try:

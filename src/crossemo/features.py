@@ -7,11 +7,11 @@ exactly what ``opensmile.Smile(...).process_signal(signal, sample_rate)`` gives.
 The cache lives under :func:`default_cache_dir`::
 
     features/<feature set>-opensmile<version>/<shard>.parquet   sha256 + feature columns
-    file-hashes/<shard>.parquet                                 path, size, mtime_ns -> sha256
+    file-hashes/<shard>.parquet                                 path, size, m/ctime_ns -> sha256
 
 Results are keyed by the SHA-256 of the file's content, so a renamed or copied
 file is not recomputed and a changed one is.  The second folder only saves
-rehashing files whose path, size and modification time are unchanged.  Each
+rehashing files whose path, size and modification/change times are unchanged.  Each
 folder is a set of immutable shards: every finished batch of files is written at
 once as a new shard (temporary name, then :func:`os.replace`), so an interrupted
 run keeps what it finished and concurrent runs never corrupt each other; when
@@ -20,6 +20,7 @@ shards pile up they are merged into one.  Files that fail are never cached.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
@@ -62,7 +63,10 @@ ERROR = "error"
 
 
 class FeatureError(CrossemoError, ValueError):
-    """Feature extraction was asked for something it cannot do (unknown feature set, no paths)."""
+    """Feature extraction was asked for something it cannot do.
+
+    An unknown feature set, a table without paths, an output file it cannot write.
+    """
 
 
 class CacheError(CrossemoError, OSError):
@@ -214,7 +218,10 @@ def extract_corpus(
         table, feature_set=feature_set, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler
     )
     out = Path(out).expanduser()
-    write_parquet_atomic(features, out)
+    try:
+        write_parquet_atomic(features, out)
+    except OSError as error:
+        raise FeatureError(f"cannot write {out}: {error.strerror or error}") from None
     return {
         **summarize(features),
         "extracted": int(len(features)),
@@ -232,7 +239,13 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(temporary)
         os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        _remove_quietly(temporary)
+
+
+def _remove_quietly(path: Path) -> None:
+    """Delete ``path`` if it is there; a failure to clean up must not hide the real error."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -350,9 +363,8 @@ def _compute_file(smile: opensmile.Smile, path: str) -> np.ndarray | str:
     """The file's feature vector, or the reason it has none."""
     try:
         signal, sample_rate = read_audio(path)
-        with warnings.catch_warnings():  # "segment too short" NaNs are reported below instead
-            warnings.simplefilter("ignore")
-            values = np.asarray(smile.process_signal(signal, sample_rate).to_numpy()[0])
+        # Calling the extractor runs exactly what process_signal runs, minus building a DataFrame.
+        values = smile(signal, sample_rate).reshape(-1)
     except AudioError as error:
         return str(error)
     except Exception as error:  # openSMILE can fail on unusual input; that file is skipped
@@ -384,7 +396,8 @@ def _absolute(path: str | os.PathLike[str], root: str | os.PathLike[str] | None)
 
 
 def _hash_store(cache_root: Path) -> _ShardStore:
-    signature = ("path", "size", "mtime_ns")
+    # ctime too: unlike mtime it cannot be set back (cp -p, touch), and it changes on every write.
+    signature = ("path", "size", "mtime_ns", "ctime_ns")
     return _ShardStore(cache_root / "file-hashes", columns=(*signature, SHA256), key=signature)
 
 
@@ -393,21 +406,21 @@ def _content_hashes(
 ) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
     """SHA-256 per readable file (reusing known hashes of unchanged files), sizes, and failures."""
     known_table = store.read()
-    known: dict[tuple[str, int, int], str] = {}
+    known: dict[tuple[str, int, int, int], str] = {}
     if known_table is not None:
-        columns = [known_table.column(name).to_pylist() for name in store.columns]
-        known = {(path, size, mtime): digest for path, size, mtime, digest in zip(*columns)}
+        *signatures, digests = (known_table.column(name).to_pylist() for name in store.columns)
+        known = dict(zip(zip(*signatures), digests))
     hashes: dict[str, str] = {}
     sizes: dict[str, int] = {}
     failures: dict[str, str] = {}
-    new: list[tuple[str, int, int, str]] = []
+    new: list[tuple[str, int, int, int, str]] = []
     for file in files:
         try:
             status = os.stat(file)
             if not stat.S_ISREG(status.st_mode):
                 failures[file] = "unreadable audio: not a regular file"
                 continue
-            signature = (file, status.st_size, status.st_mtime_ns)
+            signature = (file, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
             digest = known.get(signature)
             if digest is None:
                 digest = file_sha256(file)
@@ -479,7 +492,7 @@ class _ShardStore:
                 "(choose another folder with --cache-dir or CROSSEMO_CACHE_DIR)"
             ) from None
         finally:
-            temporary.unlink(missing_ok=True)
+            _remove_quietly(temporary)
 
     def compact(self) -> None:
         """Merge all shards into one when there are more than :data:`MAX_SHARDS`."""
@@ -518,8 +531,6 @@ class _ShardStore:
     def _remove_stale_temporaries(self) -> None:
         cutoff = time.time() - STALE_TEMPORARY_S
         for path in self.folder.glob(".*.tmp"):
-            try:
+            with contextlib.suppress(OSError):  # another writer may just have finished with it
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
-            except OSError:
-                pass  # another writer finished or removed it

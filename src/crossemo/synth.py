@@ -45,7 +45,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -307,20 +307,20 @@ EMOTIONS: Mapping[str, EmotionProfile] = MappingProxyType(
             final_rise_probability=0.05, onset_ms=25.0,
         ),
         "happy": EmotionProfile(
-            f0_shift_st=5.0, f0_range=1.7, rate=1.15, level_db=4.5, effort=0.6, breathiness=1.0,
-            jitter=1.0, shimmer=1.0, creak=0.0, pause=0.7, accent_slope_st_s=10.0,
-            final_rise_probability=0.5, onset_ms=10.0,
+            f0_shift_st=5.0, f0_range=1.7, rate=1.15, level_db=4.0, effort=0.7, breathiness=1.0,
+            jitter=1.0, shimmer=1.0, creak=0.0, pause=0.7, accent_slope_st_s=6.0,
+            final_rise_probability=0.4, onset_ms=10.0,
         ),
         "angry": EmotionProfile(
-            f0_shift_st=4.0, f0_range=1.35, rate=1.15, level_db=7.0, effort=1.0, breathiness=0.6,
-            jitter=1.3, shimmer=1.8, creak=0.15, pause=0.6, accent_slope_st_s=-12.0,
-            final_rise_probability=0.0, onset_ms=4.0,
+            f0_shift_st=4.5, f0_range=1.45, rate=1.15, level_db=6.5, effort=1.0, breathiness=0.8,
+            jitter=1.3, shimmer=1.4, creak=0.08, pause=0.6, accent_slope_st_s=-8.0,
+            final_rise_probability=0.0, onset_ms=5.0,
         ),
     }
 )
 """Emotion profiles, after the vocal correlates in Scherer (2003) and Juslin & Laukka (2003)."""
 
-INTENSITY_RANGE: tuple[float, float] = (0.3, 1.0)
+INTENSITY_RANGE: tuple[float, float] = (0.4, 1.0)
 """Per-utterance emotion intensity: 0 is neutral, 1 the full profile."""
 
 
@@ -343,6 +343,19 @@ class Speaker:
     rate: float
     level_db: float
     expressiveness: float
+
+
+@dataclass(frozen=True)
+class Studio:
+    """What stays fixed across one language's recordings at one sample rate."""
+
+    sample_rate: int
+    room: np.ndarray | None
+    """Impulse response of the recording room (unit energy), ``None`` for a dry recording."""
+    highpass: np.ndarray
+    lowpass: np.ndarray | None
+    frication: Mapping[str, np.ndarray]
+    """Consonant symbol -> band-pass (second-order sections) shaping its frication or burst noise."""
 
 
 @dataclass(frozen=True)
@@ -393,7 +406,7 @@ def synthesize(
         seed=seed,
     )
     manifest = out / MANIFEST_NAME
-    if is_complete(out, parameters):
+    if _is_complete(out, parameters):
         return manifest
     if out.exists() and not out.is_dir():
         raise ConfigError(f"cannot write the synthetic corpus to {out}: it is a file")
@@ -409,7 +422,7 @@ def synthesize(
         rows = _write_audio(staging, parameters)
         _write_manifests(staging, rows, parameters["languages"])
         _write_json(staging / PARAMETERS_NAME, _parameters_record(parameters, len(rows)))
-        if is_complete(out, parameters):  # a concurrent run finished first
+        if _is_complete(out, parameters):  # a concurrent run finished first
             shutil.rmtree(staging)
         else:
             _move_into_place(staging, out)
@@ -419,7 +432,7 @@ def synthesize(
     return manifest
 
 
-def is_complete(out: str | os.PathLike[str], parameters: Mapping[str, object]) -> bool:
+def _is_complete(out: str | os.PathLike[str], parameters: Mapping[str, object]) -> bool:
     """Whether ``out`` holds a complete synthetic corpus made with ``parameters``.
 
     ``parameters`` as :func:`synthesize` records them (languages and emotions as lists).
@@ -493,19 +506,6 @@ def render_utterance(
     level_db = REFERENCE_LEVEL_DBFS + speaker.level_db + expression.level_db + rng.normal(0, 1.5)
     voice *= 10 ** (level_db / 20) / max(_active_level(voice, studio.sample_rate), 1e-12)
     return _record(voice, language, studio=studio, rng=rng)
-
-
-@dataclass(frozen=True)
-class Studio:
-    """What stays fixed across one language's recordings at one sample rate."""
-
-    sample_rate: int
-    room: np.ndarray | None
-    """Impulse response of the recording room (unit energy), ``None`` for a dry recording."""
-    highpass: np.ndarray
-    lowpass: np.ndarray | None
-    frication: Mapping[str, np.ndarray]
-    """Consonant symbol -> band-pass (second-order sections) shaping its frication or burst noise."""
 
 
 def make_studio(language: LanguageProfile, *, sample_rate: int, seed: int) -> Studio:
@@ -726,7 +726,7 @@ def _plan_segments(
             segments.append(_Segment("pause", pause_s))
             used_s += pause_s
         syllable_index += 1
-    _shape_final_syllable(segments, expression, accent_range, rng)
+    used_s += _shape_final_syllable(segments, expression, accent_range, rng)
     segments.append(_Segment("silence", max(duration_s - lead_s - used_s, 0.05)))
     return segments
 
@@ -780,14 +780,15 @@ def _consonant(symbol: str, scale: float, rng: np.random.Generator) -> list[_Seg
 
 def _shape_final_syllable(
     segments: list[_Segment], expression: EmotionProfile, accent_range: float, rng: np.random.Generator
-) -> None:
-    """Lengthen the last vowel and give it a final fall, or a rise (questions, happy)."""
+) -> float:
+    """Lengthen the last vowel and give it a final fall or rise; return the added duration."""
     index = max(i for i, segment in enumerate(segments) if segment.kind == "vowel")
     vowel = segments[index]
     start, _ = vowel.f0_st
     movement = accent_range * rng.uniform(0.6, 1.2)
     end = start + movement if rng.random() < expression.final_rise_probability else start - movement
     segments[index] = replace(vowel, duration_s=vowel.duration_s * 1.4, f0_st=(start, end))
+    return 0.4 * vowel.duration_s
 
 
 def _render_segments(
@@ -878,7 +879,8 @@ def _f0_track(
     time = np.arange(n) / sample_rate
     semitones = np.interp(time, times, pitches)
     # Slow random pitch drift: white noise at 20 Hz, interpolated.
-    drift = np.interp(time, np.arange(int(time[-1] * 20) + 2) / 20, rng.normal(0, 0.25, int(time[-1] * 20) + 2))
+    knots = int(time[-1] * 20) + 2
+    drift = np.interp(time, np.arange(knots) / 20, rng.normal(0, 0.25, knots))
     semitones = _smooth(semitones, 0.03, sample_rate) + drift
     level_st = expression.f0_shift_st + rng.normal(0, 1.0)
     return speaker.f0_hz * 2 ** ((semitones + level_st) / 12)
@@ -983,8 +985,9 @@ def _vocal_tract(
     response = gain[:, None] / scipy.fft.rfft(denominator, n=span, axis=1)
     ringing = scipy.fft.irfft(scipy.fft.rfft(blocks, n=span, axis=1) * response, n=span, axis=1)
     output = np.zeros((n_blocks + 5) * block)
-    for offset in range(6):
-        output[offset * block : (offset + n_blocks) * block] += ringing[:, offset * block : (offset + 1) * block].reshape(-1)
+    for offset in range(6):  # block i's ringing lands on output blocks i .. i + 5
+        tail = ringing[:, offset * block : (offset + 1) * block]
+        output[offset * block : (offset + n_blocks) * block] += tail.reshape(-1)
     return output[: excitation.size]
 
 

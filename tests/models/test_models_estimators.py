@@ -309,3 +309,9 @@ def test_labels_of_wrong_length_or_mixed_types_are_rejected() -> None:
 def test_auto_device_trains() -> None:
     X, _ = _data()
     assert DAE(**FAST, device="auto").fit(X).transform(X).shape == (len(X), 2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present on this machine")
+def test_cuda_without_cuda_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        DAE(**FAST, device="cuda").fit(_data()[0])

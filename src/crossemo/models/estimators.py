@@ -218,9 +218,12 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            return torch.device(self.device)
+            device = torch.device(self.device)
         except (RuntimeError, TypeError) as error:
             raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}") from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {self.device!r} requested but CUDA is not available")
+        return device
 
     def _generator(self) -> torch.Generator:
         """CPU generator for weights, shuffling and noise (independent of global state)."""
@@ -339,6 +342,28 @@ class DAE(_LatentModel):
     embedding is encoder(x) on clean input, or on noisy input with ``eval_noise=True``
     (what the sibling code did; the noise is then drawn from ``seed``, so repeated
     transforms agree).
+
+    Parameters
+    ----------
+    latent_dim, hidden:
+        Latent width d and encoder hidden widths (the decoder mirrors them).
+    epochs, batch_size, learning_rate:
+        Adam training schedule.
+    seed:
+        Seeds one local ``torch.Generator`` for initial weights, shuffling and noise
+        (``None``: fresh entropy). The same seed, data and torch thread count give a
+        bitwise identical latent on the CPU; other thread counts differ in the last
+        float32 bits (reduction order).
+    reconstruction:
+        ``"mean"`` (MSE averaged over features and batch) or ``"sum"`` (summed over
+        features, averaged over batch).
+    device:
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
+        reproducibility is promised on the CPU only.
+    noise_sigma:
+        Standard deviation of the training (and optional evaluation) input noise.
+    eval_noise:
+        Add the noise at evaluation time too.
     """
 
     model_name = "dae"
@@ -389,6 +414,24 @@ class VAE(_LatentModel):
 
     With the default "mean" reconstruction the KL term dominates and the posterior
     collapses, as the paper reports.
+
+    Parameters
+    ----------
+    latent_dim, hidden:
+        Latent width d and encoder hidden widths (the decoder mirrors them).
+    epochs, batch_size, learning_rate:
+        Adam training schedule.
+    seed:
+        Seeds one local ``torch.Generator`` for initial weights, shuffling and noise
+        (``None``: fresh entropy). The same seed, data and torch thread count give a
+        bitwise identical latent on the CPU; other thread counts differ in the last
+        float32 bits (reduction order).
+    reconstruction:
+        ``"mean"`` (MSE averaged over features and batch) or ``"sum"`` (summed over
+        features, averaged over batch).
+    device:
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
+        reproducibility is promised on the CPU only.
     """
 
     model_name = "vae"
@@ -426,6 +469,26 @@ class VAEAnnealing(_LatentModel):
     """VAE with cyclical KL annealing: L_rec + beta_e * L_KL, beta_e from :func:`beta_schedule`.
 
     The schedule's T is ``epochs``, M ``cycles``, R ``ratio``.
+
+    Parameters
+    ----------
+    latent_dim, hidden:
+        Latent width d and encoder hidden widths (the decoder mirrors them).
+    epochs, batch_size, learning_rate:
+        Adam training schedule.
+    seed:
+        Seeds one local ``torch.Generator`` for initial weights, shuffling and noise
+        (``None``: fresh entropy). The same seed, data and torch thread count give a
+        bitwise identical latent on the CPU; other thread counts differ in the last
+        float32 bits (reduction order).
+    reconstruction:
+        ``"mean"`` (MSE averaged over features and batch) or ``"sum"`` (summed over
+        features, averaged over batch).
+    device:
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
+        reproducibility is promised on the CPU only.
+    beta_max, cycles, ratio:
+        Cyclical schedule: the plateau, the number of cycles M and the rising share R.
     """
 
     model_name = "vae_annealing"
@@ -483,7 +546,30 @@ class VAESemiSupervised(VAEAnnealing):
 
     ``fit(X, y)`` takes labels (strings or numbers); rows whose label is None, NaN or
     -1 are unlabelled and enter only L_rec and L_KL. The cluster loss is computed per
-    mini-batch on the labelled rows' mu.
+    mini-batch on the labelled rows' mu. Without any two labelled classes it is 0
+    throughout (with a warning) and the model trains exactly as VAE-annealing.
+
+    Parameters
+    ----------
+    latent_dim, hidden:
+        Latent width d and encoder hidden widths (the decoder mirrors them).
+    epochs, batch_size, learning_rate:
+        Adam training schedule.
+    seed:
+        Seeds one local ``torch.Generator`` for initial weights, shuffling and noise
+        (``None``: fresh entropy). The same seed, data and torch thread count give a
+        bitwise identical latent on the CPU; other thread counts differ in the last
+        float32 bits (reduction order).
+    reconstruction:
+        ``"mean"`` (MSE averaged over features and batch) or ``"sum"`` (summed over
+        features, averaged over batch).
+    device:
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
+        reproducibility is promised on the CPU only.
+    beta_max, cycles, ratio:
+        Cyclical schedule: the plateau, the number of cycles M and the rising share R.
+    gamma:
+        Weight of the cluster loss.
     """
 
     model_name = "vae_ss"

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from crossemo.experiment import write_atomic_bytes
 from crossemo.report.run import RunData, latent_columns, parse_history_key
@@ -111,13 +112,12 @@ def render_figures(run: RunData, figures_dir: Path) -> list[RenderedFigure]:
     with matplotlib.rc_context(_RC):
         for builder in FIGURE_BUILDERS:
             try:
-                results = builder(run)
-            except Exception as error:  # noqa: BLE001 - recorded in the report instead
+                rendered += [_save(result, figures_dir) for result in builder(run)]
+            except Exception as error:  # noqa: BLE001 - a report after a long run beats a traceback
                 name = builder.__name__.removesuffix("_figures").removesuffix("_figure")
                 warnings.warn(f"report figure {name} failed: {error!r}", RuntimeWarning, stacklevel=2)
-                results = [FigureResult(name, name.replace("_", " "), "", skipped=f"could not be drawn: {error}")]
-            for result in results:
-                rendered.append(_save(result, figures_dir))
+                rendered.append(RenderedFigure(name, name.replace("_", " ").capitalize(), "",
+                                               skipped=f"could not be drawn ({type(error).__name__}: {error})"))
     _remove_stale(figures_dir, {item.stem for item in rendered if item.png_path is not None})
     return rendered
 
@@ -241,9 +241,10 @@ def latent_scatter_figure(run: RunData) -> list[FigureResult]:
     figure = _new_figure(3.5 * columns, 3.2 * rows + 0.5)
     labels = sorted({label for _, points in panels for label in points["label"].astype(str)}, key=emotion_rank)
     for position, (ax, (method, points)) in enumerate(zip(_panel_grid(figure, len(panels), columns), panels)):
+        size = float(np.clip(3000 / max(len(points), 1), 3, 14))  # small corpora get bigger dots
         for label in labels:
             chosen = points[points["label"].astype(str) == label]
-            ax.scatter(chosen["z0"], chosen["z1"], s=6, alpha=0.6, linewidths=0,
+            ax.scatter(chosen["z0"], chosen["z1"], s=size, alpha=0.6, linewidths=0,
                        color=emotion_colour(label), marker=EMOTION_MARKERS.get(label, "o"), rasterized=True)
         ax.set_title(f"{_letter(position)} {method_name(method)}")
         ax.set_xlabel(_LATENT_AXES[0])
@@ -260,7 +261,8 @@ def latent_scatter_figure(run: RunData) -> list[FigureResult]:
 def _chance(record: dict) -> float:
     """Chance-level balanced accuracy (%) of a record: one over the classes present in the truth."""
     matrix = record.get("confusion") or {}
-    present = [label for label, row in matrix.items() if sum(v for v in row.values() if is_number(v)) > 0]
+    present = [label for label, row in matrix.items()
+               if isinstance(row, dict) and sum(v for v in row.values() if is_number(v)) > 0]
     count = len(present) or int(record["classes"])
     return 100.0 / count
 
@@ -299,8 +301,9 @@ def balanced_accuracy_figure(run: RunData) -> list[FigureResult]:
         "Balanced accuracy (unweighted average recall) of a linear SVC on each method's "
         "embedding; bars are the mean over folds and seeds, error bars the 95% confidence "
         "interval (Student t), dashed lines chance level (one over the classes present). "
-        f"Panels: {letters}. Compare the paper's Fig. 3: (a, b) unseen transfer corpora, "
-        "(c, d) transfer corpora standardised with a share of their own unlabelled data."
+        f"Panels: {letters}. Compare the paper's Fig. 3, whose panels (a, b) show unseen "
+        "transfer corpora and (c, d) transfer corpora standardised with a share of their own "
+        "unlabelled data."
     )
     if not panels:
         return [FigureResult(stem, title, caption, skipped="the run has no balanced-accuracy results")]
@@ -410,13 +413,13 @@ def bhattacharyya_figure(run: RunData) -> list[FigureResult]:
 
 
 def _robust_bounds(values: np.ndarray) -> tuple[float, float]:
-    """Axis limits covering the central 99.6% of ``values``, padded; never zero-width."""
-    low, high = np.percentile(values, [0.2, 99.8])
+    """Axis limits covering the central 98% of ``values``, padded; never zero-width."""
+    low, high = np.percentile(values, [1.0, 99.0])
     span = high - low
     if not span > 1e-9:
         centre = (low + high) / 2
         return centre - 1.0, centre + 1.0
-    return low - 0.1 * span, high + 0.1 * span
+    return low - 0.15 * span, high + 0.15 * span
 
 
 def _kde_density(points: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
@@ -446,7 +449,7 @@ def hdr_levels(density: np.ndarray, masses: Iterable[float] = CONTOUR_MASSES) ->
     (a contour there would be empty).
 
     >>> hdr_levels(np.array([4.0, 3.0, 2.0, 1.0]), masses=(0.9, 0.5))
-    [1.0, 3.0]
+    [2.0, 3.0]
     """
     flat = np.sort(np.asarray(density, dtype=float).ravel())[::-1]
     cumulative = np.cumsum(flat)
@@ -467,10 +470,10 @@ def latent_overlap_figure(run: RunData) -> list[FigureResult]:
     caption = (
         f"Latent embedding of {run.train_corpus} (training and held-out folds) and of each "
         "transfer corpus (target-normalised when that condition was run, else unseen), "
-        "fold 0, seed 0, one panel per method (rows: class sets). Lines are Gaussian KDE "
+        "fold 0, seed 0, one panel per method and class set. Lines are Gaussian KDE "
         "contours enclosing 50% (solid) and 90% (dashed) of each corpus; clouds too "
         "degenerate for a KDE (e.g. a collapsed VAE) have none. Axes span the central "
-        "99.6% of the points. Compare the paper's Fig. 5: overlapping clouds mean a "
+        "98% of the points, so a few outliers may lie outside. Compare the paper's Fig. 5: overlapping clouds mean a "
         "latent distribution consistent across corpora and languages."
     )
     reason = _latent_skip(run)
@@ -507,42 +510,35 @@ def latent_overlap_figure(run: RunData) -> list[FigureResult]:
     if not rows:
         return [FigureResult(stem, title, caption, skipped="no transfer-corpus latents in latents.parquet")]
 
-    columns = max(len(panels) for _, panels in rows)
-    figure = _new_figure(3.3 * columns, 3.1 * len(rows) + 0.6)
-    grid = figure.subplots(len(rows), columns, squeeze=False)
+    flat = [(k, method, clouds) for k, panels in rows for method, clouds in panels]
+    columns = min(len(flat), 3)
+    figure = _new_figure(3.5 * columns, 3.2 * math.ceil(len(flat) / columns) + 0.6)
     shown: dict[str, str] = {}
-    position = 0
-    for row, (k, panels) in enumerate(rows):
-        for column in range(columns):
-            ax = grid[row][column]
-            if column >= len(panels):
-                ax.set_visible(False)
+    for position, (ax, (k, method, clouds)) in enumerate(zip(_panel_grid(figure, len(flat), columns), flat)):
+        everything = np.vstack([points for _, _, points in clouds])
+        everything = everything[np.all(np.isfinite(everything), axis=1)]
+        x_bounds, y_bounds = _robust_bounds(everything[:, 0]), _robust_bounds(everything[:, 1])
+        xx, yy = np.meshgrid(np.linspace(*x_bounds, KDE_GRID), np.linspace(*y_bounds, KDE_GRID))
+        grid_points = np.vstack([xx.ravel(), yy.ravel()])
+        for corpus, condition, points in clouds:
+            colour = corpus_colour[corpus]
+            ax.scatter(points[:, 0], points[:, 1], s=5, alpha=0.2, color=colour, linewidths=0, rasterized=True)
+            shown.setdefault(corpus, condition)
+            density = _kde_density(points, grid_points)
+            if density is None:
                 continue
-            method, clouds = panels[column]
-            everything = np.vstack([points for _, _, points in clouds])
-            everything = everything[np.all(np.isfinite(everything), axis=1)]
-            x_bounds, y_bounds = _robust_bounds(everything[:, 0]), _robust_bounds(everything[:, 1])
-            xx, yy = np.meshgrid(np.linspace(*x_bounds, KDE_GRID), np.linspace(*y_bounds, KDE_GRID))
-            grid_points = np.vstack([xx.ravel(), yy.ravel()])
-            for corpus, condition, points in clouds:
-                colour = corpus_colour[corpus]
-                ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.15, color=colour, linewidths=0,
-                           rasterized=True)
-                shown.setdefault(corpus, condition)
-                density = _kde_density(points, grid_points)
-                if density is None:
-                    continue
-                density = density.reshape(xx.shape)
-                for level, style, line_width in zip(hdr_levels(density), ("dashed", "solid"), (0.9, 1.5)):
-                    ax.contour(xx, yy, density, levels=[level], colors=[colour], linestyles=style,
-                               linewidths=line_width)
-            ax.set_xlim(*x_bounds)
-            ax.set_ylim(*y_bounds)
-            suffix = f", {k} classes" if len(rows) > 1 else ""
-            ax.set_title(f"{_letter(position)} {method_name(method)}{suffix}")
-            ax.set_xlabel(_LATENT_AXES[0])
-            ax.set_ylabel(_LATENT_AXES[1])
-            position += 1
+            density = density.reshape(xx.shape)
+            levels = hdr_levels(density)
+            styles = ("dashed", "solid") if len(levels) == 2 else ("solid",)
+            for level, style in zip(levels, styles):
+                ax.contour(xx, yy, density, levels=[level], colors=[colour], linestyles=style,
+                           linewidths=1.5 if style == "solid" else 0.9)
+        ax.set_xlim(*x_bounds)
+        ax.set_ylim(*y_bounds)
+        suffix = f", {k} classes" if len(rows) > 1 else ""
+        ax.set_title(f"{_letter(position)} {method_name(method)}{suffix}")
+        ax.set_xlabel(_LATENT_AXES[0])
+        ax.set_ylabel(_LATENT_AXES[1])
     handles = [
         Line2D([], [], color=corpus_colour[name], marker="o", markersize=5,
                label=name if condition == "training" else f"{name} ({condition_name(condition)})")
@@ -588,18 +584,19 @@ def confusion_figures(run: RunData) -> list[FigureResult]:
             columns = kept
         caption = (
             f"Confusion matrices of the linear SVC in the {k}-class task, summed over folds and "
-            "seeds: rows are methods, columns evaluations; cells show the share of each true "
-            "class (row-normalised, %) and the count." + dropped
+            "seeds: one column per method, one row per evaluation (corpus and condition); cells "
+            "show the share of each true class (row-normalised, %) and, below it, the count." + dropped
         )
         if not records or not columns:
             results.append(FigureResult(stem, title, caption, skipped=f"no {k}-class confusion matrices"))
             continue
         lookup = {(r["method"], r["corpus"], r["condition"]): r for r in records}
-        figure = _new_figure(1.75 * len(columns) + 1.2, 1.75 * len(methods) + 0.7)
-        grid = figure.subplots(len(methods), len(columns), squeeze=False)
+        # Methods across (at most six), evaluations down: fits the page however many corpora.
+        figure = _new_figure(1.6 * len(methods) + 1.5, 1.6 * len(columns) + 0.7)
+        grid = figure.subplots(len(columns), len(methods), squeeze=False)
         image = None
-        for row, method in enumerate(methods):
-            for column, (corpus, condition) in enumerate(columns):
+        for row, (corpus, condition) in enumerate(columns):
+            for column, method in enumerate(methods):
                 ax = grid[row][column]
                 record = lookup.get((method, corpus, condition))
                 if record is None:
@@ -607,12 +604,12 @@ def confusion_figures(run: RunData) -> list[FigureResult]:
                     continue
                 image = _draw_confusion(ax, record)
                 if row == 0:
-                    ax.set_title(f"{corpus}\n{condition_name(condition)}", fontsize=8)
+                    ax.set_title(method_name(method), fontsize=9)
                 if column == 0:
-                    ax.set_ylabel(f"{method_name(method)}\ntrue", fontsize=8)
+                    ax.set_ylabel(f"{corpus}, {condition_name(condition)}\ntrue", fontsize=8)
                 else:
                     ax.set_yticklabels([])
-                if row == len(methods) - 1:
+                if row == len(columns) - 1:
                     ax.set_xlabel("predicted", fontsize=8)
                 else:
                     ax.set_xticklabels([])
@@ -688,9 +685,9 @@ def training_curves_figure(run: RunData) -> list[FigureResult]:
     frames = _history_frames(run, k)
     if not frames:
         return [FigureResult(stem, title, caption, skipped="the run has no training histories (no latent models)")]
-    components: list[str] = []
-    for frame in frames.values():
-        components += [c for c in frame.columns if c not in ("epoch", "beta", "fold") and c not in components]
+    found = {c for frame in frames.values() for c in frame.columns if c not in ("epoch", "beta", "fold")}
+    known = [c for c in ("loss", "reconstruction", "kl", "cluster") if c in found]
+    components = known + sorted(found - set(known))
     colours = {component: loss_colour(component, position) for position, component in enumerate(components)}
     columns = min(len(frames), 2)
     rows = math.ceil(len(frames) / columns)
@@ -700,12 +697,16 @@ def training_curves_figure(run: RunData) -> list[FigureResult]:
         mean = frame.groupby("epoch").mean(numeric_only=True).sort_index()
         plotted = [c for c in components if c in mean.columns and mean[c].notna().any()]
         for component in plotted:
-            ax.plot(mean.index, mean[component], color=colours[component], linewidth=1.4,
+            # The total is drawn wide and pale beneath its terms, which it equals when there is one.
+            total = component == "loss"
+            ax.plot(mean.index, mean[component], color=colours[component], linewidth=2.8 if total else 1.4,
+                    alpha=0.45 if total else 1.0, zorder=1 if total else 2,
                     marker="o" if len(mean) <= 3 else None, markersize=3)
         values = mean[plotted].to_numpy(float) if plotted else np.array([])
         values = values[np.isfinite(values)]
         if values.size and values.min() > 0 and values.max() / values.min() > 30:
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (a.u.)")
         ax.set_title(f"{_letter(position)} {method_name(method)}")
@@ -718,7 +719,8 @@ def training_curves_figure(run: RunData) -> list[FigureResult]:
             top = float(np.nanmax(mean["beta"].to_numpy(float)))
             twin.set_ylim(0, top * 1.15 if top > 0 else 1.0)
             twin.set_ylabel("\N{GREEK SMALL LETTER BETA} (KL weight)", color="#555555")
-    handles = [Line2D([], [], color=colours[c], linewidth=1.4, label=c) for c in components]
+    handles = [Line2D([], [], color=colours[c], linewidth=2.8 if c == "loss" else 1.4,
+                      alpha=0.45 if c == "loss" else 1.0, label=c) for c in components]
     if has_beta:
         handles.append(Line2D([], [], color="#777777", linestyle="dashed", label="\N{GREEK SMALL LETTER BETA}"))
     figure.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 6), frameon=False)

@@ -45,13 +45,14 @@ nav a { margin-right: 14px; color: var(--accent); text-decoration: none; white-s
 table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.9em; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { background: var(--band); font-weight: 600; }
+#table-results td:not(.note):not(.recall), #table-within td { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.reference td { color: var(--muted); font-style: italic; }
 tr.group-start td { border-top: 2px solid var(--line); }
 td.best { font-weight: 700; }
 .ci { color: var(--muted); font-size: 0.92em; }
-.recall { color: var(--muted); font-size: 0.88em; white-space: nowrap; }
-.note { font-size: 0.88em; color: #8a4b00; }
+.recall { color: var(--muted); font-size: 0.85em; min-width: 170px; }
+.note { font-size: 0.85em; color: #8a4b00; min-width: 140px; }
 dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 0.5em 0 1em; }
 dl.summary dt { font-weight: 600; }
 dl.summary dd { margin: 0; }
@@ -143,9 +144,9 @@ def _summary_section(run: RunData) -> str:
 
 
 def train_label(run: RunData) -> str:
-    """The training corpus with its language, e.g. ``ravdess (en)``."""
+    """The training corpus with its language, e.g. ``ravdess (language: en)``."""
     language = (run.corpora.get(run.train_corpus) or {}).get("language")
-    return f"{run.train_corpus} ({language})" if language else run.train_corpus
+    return f"{run.train_corpus} (language: {language})" if language else run.train_corpus
 
 
 def _class_sets(run: RunData) -> str:

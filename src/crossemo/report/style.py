@@ -34,7 +34,7 @@ EMOTION_ORDER: tuple[str, ...] = ("neutral", "sad", "happy", "angry")
 EMOTION_COLOURS: dict[str, str] = {
     "neutral": "#999999",  # grey
     "sad": "#0072B2",  # blue
-    "happy": "#E69F00",  # orange
+    "happy": "#009E73",  # bluish green: orange would be too close to the vermillion of angry
     "angry": "#D55E00",  # vermillion
 }
 
