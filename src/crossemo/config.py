@@ -81,6 +81,13 @@ class Protocol(_Strict):
     outlier_z: float = Field(default=10.0, gt=0.0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     baselines: list[Literal["svc_features", "pca"]] = Field(default_factory=lambda: list(BASELINES))
+    scale_latent: bool = Field(
+        default=False,
+        description=(
+            "Standardize the latent on the training fold before the SVC. Off as in the paper; "
+            "a KL term that shrinks the latent otherwise leaves SVC(C=1) underfitting."
+        ),
+    )
 
     @field_validator("classes")
     @classmethod

@@ -20,6 +20,7 @@ import platform
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class FitTask:
     test_labels: np.ndarray
     test_paths: np.ndarray
     transfers: tuple[TransferSet, ...] = field(default=())
+    scale_latent: bool = False
 
 
 # --------------------------------------------------------------------------- public API
@@ -245,6 +247,7 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                             test_labels=labels[test_idx],
                             test_paths=table["path"].to_numpy(dtype=object)[test_idx],
                             transfers=tuple(transfer_sets),
+                            scale_latent=config.protocol.scale_latent,
                         )
                     )
     return tasks
@@ -252,45 +255,69 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
 
 def fit_and_evaluate(task: FitTask) -> dict:
     """Fit one method on one training fold and evaluate it everywhere (runs in a worker)."""
+    started = time.perf_counter()
+    with _single_thread():
+        embed, history = _fit_embedding(task)
+        outcome = _evaluate(task, embed)
+    outcome.update(key=task.key, history=history, fit_s=time.perf_counter() - started)
+    return outcome
+
+
+def _evaluate(task: FitTask, embed) -> dict:
+    """Train the linear SVC on the training latent; predict the held-out fold and every transfer set."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
     from crossemo.evaluation.consistency import log_bhattacharyya
 
-    started = time.perf_counter()
-    embed, history = _fit_embedding(task)
+    has_latent = task.method != "svc_features"
     train_latent = embed(task.train_features)
-    classifier = SVC(kernel="linear").fit(train_latent, task.train_labels)
+    classifier = SVC(kernel="linear")
+    if task.scale_latent and has_latent:
+        classifier = make_pipeline(StandardScaler(), classifier)
+    classifier.fit(train_latent, task.train_labels)
 
     evaluations = []
     sets = [("within", "", task.test_features, task.test_labels, task.test_paths)]
     sets += [(t.condition, t.name, t.features, t.labels, t.paths) for t in task.transfers]
     for condition, corpus, features, labels, paths in sets:
         latent = embed(features)
-        predicted = classifier.predict(latent)
-        log_bd = None
-        if condition != "within" and task.method != "svc_features":
-            log_bd = float(log_bhattacharyya(train_latent, latent))
         evaluations.append(
             {
                 "condition": condition,
                 "corpus": corpus,
                 "true": labels.tolist(),
-                "predicted": predicted.tolist(),
+                "predicted": classifier.predict(latent).tolist(),
                 "paths": paths.tolist(),
-                "latent": None if task.method == "svc_features" else latent.astype(np.float32),
-                "log_bhattacharyya": log_bd,
+                "latent": latent.astype(np.float32) if has_latent else None,
+                "log_bhattacharyya": (
+                    float(log_bhattacharyya(train_latent, latent))
+                    if has_latent and condition != "within"
+                    else None
+                ),
             }
         )
     return {
-        "key": task.key,
-        "train_latent": None if task.method == "svc_features" else train_latent.astype(np.float32),
+        "train_latent": train_latent.astype(np.float32) if has_latent else None,
         "evaluations": evaluations,
-        "history": history,
-        "fit_s": time.perf_counter() - started,
     }
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _single_thread():
+    """Train on one torch thread: results then agree bit for bit wherever the fit runs."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _fit_embedding(task: FitTask):
