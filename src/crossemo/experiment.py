@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from crossemo.config import (
     config_to_dict,
 )
 from crossemo.errors import ConfigError, CrossemoError
+from crossemo.fileio import write_atomic_bytes, write_atomic_text, write_parquet_atomic
 
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.csv"
@@ -475,23 +474,6 @@ def _npz_bytes(arrays: dict[str, np.ndarray], meta: dict) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_atomic_text(path: Path, text: str) -> None:
-    write_atomic_bytes(path, text.encode("utf-8"))
-
-
 def _prepare_run_dir(out: Path, *, force: bool) -> None:
     if (out / RESULTS_FILE).exists():
         if not force:
@@ -519,13 +501,13 @@ def assemble_results(config, corpora, tasks, outcomes, timings) -> dict:
         per_class_recall,
     )
 
-    groups: dict[tuple, list[tuple[FitTask, dict]]] = {}
+    groups: dict[tuple, list[dict]] = {}
     for task in tasks:
         outcome = outcomes[task.key]
         for evaluation in outcome["evaluations"]:
             corpus = evaluation["corpus"] or config.train.display_name
             key = (task.method, corpus, evaluation["condition"], task.classes)
-            groups.setdefault(key, []).append((task, evaluation))
+            groups.setdefault(key, []).append(evaluation)
 
     order = {name: position for position, name in enumerate([*METHODS, *BASELINES])}
     records = []
@@ -536,7 +518,7 @@ def assemble_results(config, corpora, tasks, outcomes, timings) -> dict:
         recalls: dict[str, list[float]] = {label: [] for label in classes}
         matrix = {label: {other: 0 for other in classes} for label in classes}
         present = set()
-        for task, evaluation in items:
+        for evaluation in items:
             true, predicted = evaluation["true"], evaluation["predicted"]
             present.update(true)
             folds.append(balanced_accuracy(true, predicted))
@@ -653,7 +635,7 @@ def _write_outputs(out: Path, config: StudyConfig, results: dict, tasks, outcome
     write_atomic_text(out / METRICS_FILE, pd.DataFrame(rows).to_csv(index=False))
     if latent_frames:
         latents = pd.concat(latent_frames, ignore_index=True)
-        _write_parquet_atomic(latents, out / LATENTS_FILE)
+        write_parquet_atomic(latents, out / LATENTS_FILE)
     write_atomic_text(out / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2))
     write_atomic_text(out / RESULTS_FILE, json.dumps(results, indent=2, default=_json_default))
 
@@ -675,17 +657,6 @@ def _latent_frame(task, corpus, condition, latent, labels, predicted, paths) -> 
     for dimension in range(latent.shape[1]):
         frame[f"z{dimension}"] = latent[:, dimension]
     return frame
-
-
-def _write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        frame.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _json_default(value):

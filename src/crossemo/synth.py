@@ -856,7 +856,7 @@ def _render_segments(
             voice[start : start + length] += gain * envelope * noise
 
     # Spectral tilt: lax voices lose high frequencies, pressed ones keep them.
-    pole = float(np.clip(0.45 - 0.35 * effort, 0.0, 0.85))
+    pole = float(np.clip(0.5 - 0.3 * effort, 0.0, 0.9))
     return sps.lfilter([1 - pole], [1, -pole], voice)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -29,6 +28,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crossemo.errors import BundleError, ConfigError, CrossemoError
+from crossemo.fileio import write_atomic
 from crossemo.models.losses import RECONSTRUCTIONS, UNLABELLED
 from crossemo.models.network import LatentAutoencoder
 from crossemo.models.schedules import beta_schedule
@@ -303,16 +303,8 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write weights and metadata to one safetensors file, atomically; return its path."""
         tensors, metadata = self.to_state()
-        path = Path(path)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(descriptor)
-        try:
-            save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(metadata)})
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        header = {_METADATA_KEY: json.dumps(metadata)}
+        return write_atomic(path, lambda temporary: save_file(tensors, temporary, metadata=header))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:

@@ -24,7 +24,7 @@ def write_report(run_dir: str | Path) -> Path:
     Figures whose data the run lacks (no transfer corpora, a 1-D latent, no latent
     models) are skipped with the reason shown in the report.
     """
-    from crossemo.experiment import write_atomic_text
+    from crossemo.fileio import write_atomic_text
     from crossemo.report.figures import render_figures
     from crossemo.report.html import build_html
 

@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from crossemo.experiment import write_atomic_bytes
+from crossemo.fileio import write_atomic_bytes
 from crossemo.report.run import RunData, latent_columns, parse_history_key
 from crossemo.report.style import (
     CORPUS_COLOURS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 
 from crossemo.report.figures import RenderedFigure
@@ -71,7 +71,7 @@ footer { margin-top: 3em; color: var(--muted); font-size: 0.85em; }
 
 def build_html(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None = None) -> str:
     """The complete report page for ``run`` with its rendered ``figures``."""
-    generated = generated or datetime.now(timezone.utc)
+    generated = generated or datetime.now(UTC)
     train = run.train_corpus
     sections = [
         ("summary", "Run summary", _summary_section(run)),
