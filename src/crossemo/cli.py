@@ -169,16 +169,16 @@ def demo(
 
 def print_summary(results: dict) -> None:
     """A table of mean balanced accuracy per method, corpus and condition."""
-    view = Table(title="balanced accuracy (mean over folds, 95% CI)")
+    view = Table(title="balanced accuracy, % (mean over folds [95% CI])")
     for column in ("classes", "method", "corpus", "condition", "accuracy", "log BD"):
-        view.add_column(column)
+        view.add_column(column, no_wrap=True)
     for record in results["results"]:
         accuracy = record["balanced_accuracy"]
         low, high = accuracy["ci95"]
         log_bd = record["log_bhattacharyya"]
         view.add_row(
             str(record["classes"]), record["method"], record["corpus"], record["condition"],
-            f"{100 * accuracy['mean']:.1f}% [{100 * low:.1f}, {100 * high:.1f}]",
+            f"{100 * accuracy['mean']:.1f} [{100 * low:.1f}, {100 * high:.1f}]",
             "" if log_bd is None else f"{log_bd['mean']:.2f}",
         )
     Console().print(view)
