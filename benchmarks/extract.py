@@ -108,5 +108,6 @@ def main() -> None:
     print(f"warm-run wall time: {warm_s:.2f} s; skipped: {len(cold.attrs['skipped'])}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
+
 if __name__ == "__main__":
     main()

@@ -104,9 +104,7 @@ def test_a_table_without_paths_is_a_clear_error(tmp_path: Path) -> None:
         extract(pd.DataFrame({"file": ["a.wav"]}), cache_dir=tmp_path)
 
 
-def test_default_cache_dir_prefers_crossemo_then_xdg_then_home(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_default_cache_dir_prefers_crossemo_then_xdg_then_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CROSSEMO_CACHE_DIR", str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "mine"
@@ -305,9 +303,7 @@ def test_changed_file_content_is_recomputed(tmp_path: Path) -> None:
     np.testing.assert_array_equal(result.loc[1, NAMES].to_numpy(), direct(changed))
 
 
-def test_unchanged_files_are_not_rehashed_and_touched_ones_are(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unchanged_files_are_not_rehashed_and_touched_ones_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     table = make_corpus(tmp_path / "corpus", 3)
     cache = tmp_path / "cache"
     extract(table, cache_dir=cache, jobs=1, progress=False)
@@ -464,7 +460,7 @@ def test_a_dask_cluster_gives_the_same_result_as_in_process(tmp_path: Path) -> N
 
 def test_extract_corpus_writes_parquet_and_summarises(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
-    for i, emotion in enumerate(["angry", "sad", "happy"]):
+    for i in range(3):
         write_wav(root / f"clip{i}.wav", speech_like(0.4, 16_000, seed=20 + i))
     write_wav(root / "silent.wav", np.zeros(8_000))
     manifest = root / "manifest.csv"

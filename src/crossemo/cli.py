@@ -195,3 +195,48 @@ def _split(text: str | None, kind=str):
 
 def main() -> None:  # pragma: no cover - entry point
     app()
+
+
+@app.command()
+@_friendly
+def train(
+    config: Annotated[Path, typer.Argument(help="Study config (TOML); its training corpus is used whole.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write.")],
+    method: Annotated[str, typer.Option(help="dae, vae, vae_annealing, vae_ss or pca.")] = "vae_ss",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle in OUT.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Override model.epochs.")] = None,
+    jobs: JobsOption = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Train one model on the whole training corpus and write a bundle for `predict`."""
+    from crossemo.bundle import train_bundle
+
+    path = train_bundle(config, method, out, force=force, epochs=epochs, jobs=jobs, cache_dir=cache_dir)
+    _console().print(f"bundle: {path}")
+
+
+@app.command()
+@_friendly
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A bundle written by `train`.")],
+    paths: Annotated[list[Path], typer.Argument(help="Audio files, folders (searched recursively) or CSV manifests.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="CSV file to write.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON records on stdout.")] = False,
+    adapt: Annotated[
+        Optional[Path],
+        typer.Option(help="Unlabelled recordings of the new domain (folder or manifest) to normalize with."),
+    ] = None,
+    jobs: JobsOption = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Predict emotions of recordings with a trained bundle: label, class scores, latent, flags."""
+    from crossemo.bundle import predict_files
+
+    if out is None and not as_json:
+        raise CrossemoError("give --out FILE.csv, --json, or both")
+    predictions = predict_files(model_dir, paths, out=out, adapt=adapt, jobs=jobs, cache_dir=cache_dir)
+    if as_json:
+        sys.stdout.write(predictions.to_json(orient="records") + "\n")
+    failed = int(predictions["error"].notna().sum())
+    _console().print(f"{len(predictions) - failed} of {len(predictions)} recordings predicted"
+                     + (f", {failed} with an error" if failed else "") + (f" -> {out}" if out else ""))

@@ -132,9 +132,7 @@ def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator
         yield index, result
 
 
-def _map_processes(
-    fn: Callable[[Item], Result], items: list[Item], *, workers: int
-) -> Iterator[tuple[int, Any]]:
+def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: int) -> Iterator[tuple[int, Any]]:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
     try:
         index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}

@@ -45,6 +45,7 @@ from crossemo.audio import AudioError, read_audio
 from crossemo.corpora import read_corpus, summarize
 from crossemo.errors import CrossemoError
 from crossemo.execution import TaskFailure, default_jobs, map_tasks
+from crossemo.fileio import write_atomic, write_parquet_atomic
 
 MAX_BATCH = 16
 """Most files one task extracts: enough to amortise a task's overhead, few enough to balance."""
@@ -231,23 +232,6 @@ def extract_corpus(
     }
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` (with its ``attrs``) to ``path`` via a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.to_parquet(temporary)
-        os.replace(temporary, path)
-    finally:
-        _remove_quietly(temporary)
-
-
-def _remove_quietly(path: Path) -> None:
-    """Delete ``path`` if it is there; a failure to clean up must not hide the real error."""
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
-
-
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of the file's content."""
     with open(path, "rb") as handle:
@@ -334,16 +318,13 @@ def _compute_missing(
         good = [(digest, result) for digest, result in outcome if not isinstance(result, str)]
         if good:
             keys, rows = zip(*good)
-            index = pd.Index(keys, name=SHA256, dtype=object)
-            frame = pd.DataFrame(np.vstack(rows), index=index, columns=names)
+            frame = pd.DataFrame(np.vstack(rows), index=pd.Index(keys, name=SHA256, dtype=object), columns=names)
             store.append(pa.Table.from_pandas(frame.reset_index(), preserve_index=False))
             frames.append(frame)
     return pd.concat(frames), failed
 
 
-def _batches(
-    work: list[tuple[str, str]], *, scheduler: str | None, jobs: int | None
-) -> list[list[tuple[str, str]]]:
+def _batches(work: list[tuple[str, str]], *, scheduler: str | None, jobs: int | None) -> list[list[tuple[str, str]]]:
     """Split ``work`` into consecutive batches, about :data:`TASKS_PER_WORKER` per worker."""
     in_process = scheduler is None and jobs == 1
     workers = 1 if in_process else (jobs or default_jobs())
@@ -376,7 +357,7 @@ def _compute_file(smile: opensmile.Smile, path: str) -> np.ndarray | str:
     return values
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _smile(feature_set: FeatureSet) -> opensmile.Smile:
     """One extractor per feature set and process: building it parses the openSMILE config."""
     return opensmile.Smile(
@@ -401,9 +382,7 @@ def _hash_store(cache_root: Path) -> _ShardStore:
     return _ShardStore(cache_root / "file-hashes", columns=(*signature, SHA256), key=signature)
 
 
-def _content_hashes(
-    files: Sequence[str], store: _ShardStore
-) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
+def _content_hashes(files: Sequence[str], store: _ShardStore) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
     """SHA-256 per readable file (reusing known hashes of unchanged files), sizes, and failures."""
     known_table = store.read()
     known: dict[tuple[str, int, int, int], str] = {}
@@ -479,20 +458,15 @@ class _ShardStore:
 
     def append(self, table: pa.Table) -> None:
         """Add ``table`` as a new shard, atomically."""
-        name = f"{time.time_ns()}-{uuid.uuid4().hex}.parquet"
-        temporary = self.folder / f".{name}.tmp"
+        shard = self.folder / f"{time.time_ns()}-{uuid.uuid4().hex}.parquet"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table.select(list(self.columns)), temporary)
-            os.replace(temporary, self.folder / name)
+            write_atomic(shard, lambda temporary: pq.write_table(table.select(list(self.columns)), temporary))
         except OSError as error:
             reason = error.strerror or str(error)
             raise CacheError(
                 f"cannot write the feature cache in {self.folder}: {reason} "
                 "(choose another folder with --cache-dir or CROSSEMO_CACHE_DIR)"
             ) from None
-        finally:
-            _remove_quietly(temporary)
 
     def compact(self) -> None:
         """Merge all shards into one when there are more than :data:`MAX_SHARDS`."""

@@ -28,7 +28,7 @@ Languages
     Each :class:`LanguageProfile` has its own vowel inventory, consonants and
     phonotactics, rhythm (syllable-, stress- or mora-timed), speaker pool
     (F0 level, voice quality), degree of emotional expressiveness and recording
-    channel (band limits, room reverberation, noise floor), so the eGeMAPS
+    channel (gain, band limits, room reverberation, noise floor), so the eGeMAPS
     features of one language are shifted against another's.
 
 Every utterance draws its own random generator from ``(seed, language,
@@ -66,7 +66,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = ("path", "emotion", "speaker", "gender", "la
 
 MIN_SAMPLE_RATE = 8000
 DURATION_RANGE_S: tuple[float, float] = (1.5, 3.5)
-"""Length of every utterance, drawn uniformly."""
+"""Length of an utterance, drawn uniformly (a lengthened final syllable may overrun it slightly)."""
 
 BLOCK_S = 0.01
 """Time step at which the formant filters are updated."""
@@ -79,7 +79,7 @@ UPPER_FORMANTS: tuple[float, float] = (3500.0, 4500.0)
 
 FORMANT_BANDWIDTHS: tuple[float, ...] = (70.0, 90.0, 140.0, 220.0, 300.0)
 
-REFERENCE_LEVEL_DBFS = -28.0
+REFERENCE_LEVEL_DBFS = -32.0
 """Active speech level of a neutral utterance by an average speaker, before the channel."""
 
 
@@ -152,6 +152,8 @@ class LanguageProfile:
     reverb_s: float
     """Reverberation time (60 dB decay) of the recording room; 0: dry."""
     reverb_mix: float
+    gain_db: float
+    """Recording gain relative to the reference level (microphone distance, preamp)."""
     noise_floor_dbfs: float
 
     @property
@@ -191,6 +193,7 @@ LANGUAGES: Mapping[str, LanguageProfile] = MappingProxyType(
             lowpass_hz=None,
             reverb_s=0.0,
             reverb_mix=0.0,
+            gain_db=0.0,
             noise_floor_dbfs=-72.0,
         ),
         "xb": LanguageProfile(
@@ -217,15 +220,16 @@ LANGUAGES: Mapping[str, LanguageProfile] = MappingProxyType(
             stress_every=2,
             stress_lengthening=1.6,
             reduction_probability=0.6,
-            f0_offset_st=-1.5,
-            effort_offset=0.25,
+            f0_offset_st=-3.0,
+            effort_offset=-0.15,
             breathiness=0.8,
             expressiveness=0.95,
             highpass_hz=150.0,
-            lowpass_hz=5500.0,
+            lowpass_hz=5000.0,
             reverb_s=0.2,
             reverb_mix=0.15,
-            noise_floor_dbfs=-62.0,
+            gain_db=-4.0,
+            noise_floor_dbfs=-66.0,
         ),
         "xc": LanguageProfile(
             code="xc",
@@ -249,13 +253,14 @@ LANGUAGES: Mapping[str, LanguageProfile] = MappingProxyType(
             stress_lengthening=1.0,
             reduction_probability=0.0,
             f0_offset_st=2.0,
-            effort_offset=-0.25,
-            breathiness=1.4,
+            effort_offset=0.2,
+            breathiness=1.3,
             expressiveness=1.1,
             highpass_hz=80.0,
             lowpass_hz=7000.0,
             reverb_s=0.35,
             reverb_mix=0.3,
+            gain_db=3.0,
             noise_floor_dbfs=-52.0,
         ),
     }
@@ -320,7 +325,7 @@ EMOTIONS: Mapping[str, EmotionProfile] = MappingProxyType(
 )
 """Emotion profiles, after the vocal correlates in Scherer (2003) and Juslin & Laukka (2003)."""
 
-INTENSITY_RANGE: tuple[float, float] = (0.4, 1.0)
+INTENSITY_RANGE: tuple[float, float] = (0.45, 1.0)
 """Per-utterance emotion intensity: 0 is neutral, 1 the full profile."""
 
 
@@ -503,7 +508,7 @@ def render_utterance(
     rate = speaker.rate * expression.rate * rng.lognormal(0, 0.08)
     segments = _plan_segments(language, speaker, expression, duration_s=duration_s, rate=rate, rng=rng)
     voice = _render_segments(segments, speaker, expression, studio=studio, rng=rng)
-    level_db = REFERENCE_LEVEL_DBFS + speaker.level_db + expression.level_db + rng.normal(0, 1.5)
+    level_db = REFERENCE_LEVEL_DBFS + language.gain_db + speaker.level_db + expression.level_db + rng.normal(0, 1.5)
     voice *= 10 ** (level_db / 20) / max(_active_level(voice, studio.sample_rate), 1e-12)
     return _record(voice, language, studio=studio, rng=rng)
 
@@ -1031,7 +1036,7 @@ def _active_level(audio: np.ndarray, sample_rate: int) -> float:
 def _record(
     voice: np.ndarray, language: LanguageProfile, *, studio: Studio, rng: np.random.Generator
 ) -> np.ndarray:
-    """The language's recording chain: room, band limits, noise floor, 16-bit-safe range."""
+    """The language's recording chain after the level is set: room, band limits, noise floor, limiter."""
     audio = voice
     if studio.room is not None:
         wet = sps.fftconvolve(audio, studio.room)[: audio.size]
@@ -1041,4 +1046,12 @@ def _record(
         audio = sps.sosfilt(studio.lowpass, audio)
     noise = rng.standard_normal(audio.size)
     audio = audio + noise * 10 ** (language.noise_floor_dbfs / 20)
-    return np.clip(audio, -0.99, 0.99).astype(np.float32)
+    return _soft_limit(audio).astype(np.float32)
+
+
+def _soft_limit(audio: np.ndarray, *, knee: float = 0.7, ceiling: float = 0.99) -> np.ndarray:
+    """Leave samples below ``knee`` alone and bend larger ones smoothly (tanh) under ``ceiling``."""
+    magnitude = np.abs(audio)
+    headroom = ceiling - knee
+    limited = knee + headroom * np.tanh((magnitude - knee) / headroom)
+    return np.where(magnitude > knee, np.sign(audio) * limited, audio)
