@@ -137,10 +137,7 @@ def main() -> None:
         for target in languages:
             if source != target:
                 scores = across_languages(by_language[source], by_language[target], seed=args.seed)
-                print(
-                    f"  {source} -> {target}: unseen {scores['unseen']:.3f}  "
-                    f"target_norm {scores['target_norm']:.3f}"
-                )
+                print(f"  {source} -> {target}: unseen {scores['unseen']:.3f}  target_norm {scores['target_norm']:.3f}")
 
 
 if __name__ == "__main__":

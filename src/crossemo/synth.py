@@ -39,6 +39,7 @@ one utterance does not depend on which others are generated.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -56,6 +57,7 @@ from scipy import signal as sps
 
 from crossemo.corpora.base import LABELS
 from crossemo.errors import ConfigError
+from crossemo.fileio import write_atomic_text
 
 GENERATOR_VERSION = 1
 """Bumped whenever the generator's output changes, so stale corpora are regenerated."""
@@ -299,6 +301,8 @@ class EmotionProfile:
 MULTIPLICATIVE = frozenset({"f0_range", "rate", "breathiness", "jitter", "shimmer", "pause", "onset_ms"})
 """Emotion fields blended geometrically between neutral and the emotion; the others linearly."""
 
+# One emotion per block, laid out as a table.
+# fmt: off
 EMOTIONS: Mapping[str, EmotionProfile] = MappingProxyType(
     {
         "neutral": EmotionProfile(
@@ -324,6 +328,7 @@ EMOTIONS: Mapping[str, EmotionProfile] = MappingProxyType(
     }
 )
 """Emotion profiles, after the vocal correlates in Scherer (2003) and Juslin & Laukka (2003)."""
+# fmt: on
 
 INTENSITY_RANGE: tuple[float, float] = (0.45, 1.0)
 """Per-utterance emotion intensity: 0 is neutral, 1 the full profile."""
@@ -637,18 +642,15 @@ def _write_manifests(root: Path, rows: list[dict[str, str]], languages: Sequence
 
 
 def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(temporary, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic_text(path, text.getvalue())
 
 
 def _write_json(path: Path, record: Mapping[str, object]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic_text(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 def _move_into_place(staging: Path, out: Path) -> None:
@@ -702,9 +704,7 @@ def _plan_segments(
     syllable_index = 0
     phrase_left = int(rng.integers(3, 8))
     while True:
-        stressed = (
-            language.stress_every > 0 and syllable_index % language.stress_every == 0
-        ) or rng.random() < 0.15
+        stressed = (language.stress_every > 0 and syllable_index % language.stress_every == 0) or rng.random() < 0.15
         syllable = _syllable(language, vowels, stressed=stressed, rate=rate, rng=rng)
         phrase_left -= 1
         vowel_index = next(i for i, segment in enumerate(syllable) if segment.kind == "vowel")
@@ -1033,9 +1033,7 @@ def _active_level(audio: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(np.mean(power[active])))
 
 
-def _record(
-    voice: np.ndarray, language: LanguageProfile, *, studio: Studio, rng: np.random.Generator
-) -> np.ndarray:
+def _record(voice: np.ndarray, language: LanguageProfile, *, studio: Studio, rng: np.random.Generator) -> np.ndarray:
     """The language's recording chain after the level is set: room, band limits, noise floor, limiter."""
     audio = voice
     if studio.room is not None:
