@@ -49,13 +49,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from crossemo.config import StudyConfig
 from crossemo.errors import BundleError, ConfigError, CrossemoError
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 BUNDLE_FORMAT = "crossemo.bundle"
 BUNDLE_VERSION = 1
@@ -80,14 +84,9 @@ PCA_METHOD = "pca"
 PCA_FORMAT = "crossemo.pca"
 _SAFETENSORS_METADATA_KEY = "crossemo"
 
-AUDIO_FORMATS: Mapping[str, str] = {
-    ".wav": "WAV",
-    ".flac": "FLAC",
-    ".ogg": "OGG",
-    ".aiff": "AIFF",
-    ".aif": "AIFF",
-    ".mp3": "MP3",
-}
+AUDIO_FORMATS: Mapping[str, str] = MappingProxyType(
+    {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".mp3": "MP3"}
+)
 """File extensions :func:`collect_recordings` looks for in folders, and the soundfile format each needs."""
 
 ERROR_COLUMN = "error"
@@ -165,7 +164,7 @@ def ovr_scores(pair_decision: np.ndarray, n_classes: int) -> np.ndarray:
     return votes + confidence / (3 * (np.abs(confidence) + 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LinearOvoClassifier:
     """A fitted ``SVC(kernel="linear")`` reduced to what predicting needs.
 
@@ -349,7 +348,9 @@ def bundle_methods() -> tuple[str, ...]:
     return (*METHODS, PCA_METHOD)
 
 
-def fit_pipeline(features: np.ndarray, labels: Sequence[Any], *, method: str, params: Mapping[str, Any]):
+def fit_pipeline(
+    features: np.ndarray, labels: Sequence[Any], *, method: str, params: Mapping[str, Any]
+) -> Pipeline:
     """Fit ``StandardScaler -> method -> SVC(kernel="linear")`` on ``features`` and ``labels``.
 
     Returns the fitted :class:`sklearn.pipeline.Pipeline` with steps ``scaler``,
@@ -402,7 +403,7 @@ def train_bundle(
 
 
 def write_bundle(
-    pipeline: Any,
+    pipeline: Pipeline,
     out: str | os.PathLike[str],
     *,
     data: TrainingData,
@@ -476,7 +477,13 @@ def write_bundle(
     return out
 
 
-def _as_config(config: StudyConfig | str | os.PathLike[str], *, epochs, jobs, cache_dir) -> StudyConfig:
+def _as_config(
+    config: StudyConfig | str | os.PathLike[str],
+    *,
+    epochs: int | None,
+    jobs: int | None,
+    cache_dir: str | os.PathLike[str] | None,
+) -> StudyConfig:
     from crossemo.config import load_config
 
     if not isinstance(config, StudyConfig):
@@ -740,7 +747,17 @@ class TrainedModel:
             recordings=int(values.shape[0]),
         )
 
-    def _run(self, paths, adapt, *, jobs, cache_dir, progress, scheduler, classify: bool) -> pd.DataFrame:
+    def _run(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        adapt: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None,
+        *,
+        jobs: int | None,
+        cache_dir: str | os.PathLike[str] | None,
+        progress: bool | None,
+        scheduler: str | None,
+        classify: bool,
+    ) -> pd.DataFrame:
         from crossemo.features import extract_files
 
         files = collect_recordings(paths)
@@ -757,6 +774,7 @@ class TrainedModel:
             scheduler=scheduler,
         )
         names = list(self.feature_names)
+        counts = {key: extracted.attrs.get(key) for key in ("computed", "cached")}
         normalization = self.normalization
         if adapt is not None:
             adapted = extracted.iloc[len(files):]
@@ -764,7 +782,7 @@ class TrainedModel:
             failed = adapted[adapted[ERROR_COLUMN].notna()]
             source = _describe_sources(adapt)
             if len(usable) < 2:
-                example = (f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else "")
+                example = f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else ""
                 raise PredictionError(
                     f"adapting needs at least 2 usable recordings of the new domain; {source} gave "
                     f"{len(usable)} of {len(adapted)}{example}"
@@ -773,7 +791,9 @@ class TrainedModel:
         extracted = extracted.iloc[: len(files)].reset_index(drop=True)
         ok = extracted[ERROR_COLUMN].isna().to_numpy()
         values = extracted.loc[ok, names].to_numpy(dtype=np.float64)
-        latent = self.embed_features(values, normalization=normalization) if ok.any() else np.empty((0, self.latent_dim))
+        latent = np.empty((0, self.latent_dim))
+        if ok.any():
+            latent = self.embed_features(values, normalization=normalization)
 
         frame = pd.DataFrame({"path": extracted["path"].astype(object)})
         if classify:
@@ -796,8 +816,7 @@ class TrainedModel:
         frame.attrs = {
             "method": self.method,
             "normalization": {"source": normalization.source, "recordings": normalization.recordings},
-            "computed": extracted.attrs.get("computed"),
-            "cached": extracted.attrs.get("cached"),
+            **counts,
         }
         return frame
 
@@ -825,7 +844,9 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
         raise BundleError(f"{BUNDLE_FILE}: latent_dim must be a positive integer, got {latent_dim!r}")
 
     feature_set, names = _checked_feature_names(_read_json(folder, FEATURES_FILE))
-    normalization = _normalization(_read_json(folder, PREPROCESSING_FILE), len(names))
+    training = description.get("training")
+    utterances = training.get("utterances", 0) if isinstance(training, dict) else 0
+    normalization = _normalization(_read_json(folder, PREPROCESSING_FILE), len(names), recordings=utterances)
     encoder = _load_encoder(folder / ENCODER_FILE, method=method, n_features=len(names), latent_dim=latent_dim)
     classifier = LinearOvoClassifier.from_json(_read_json(folder, CLASSIFIER_FILE), latent_dim=latent_dim)
     if classifier.classes != classes:
@@ -957,7 +978,7 @@ def _checked_feature_names(document: Mapping[str, Any]) -> tuple[str, tuple[str,
     return feature_set, tuple(names)
 
 
-def _normalization(document: Mapping[str, Any], n_features: int) -> Normalization:
+def _normalization(document: Mapping[str, Any], n_features: int, *, recordings: int) -> Normalization:
     scaler, outliers = document.get("scaler"), document.get("outliers")
     if not isinstance(scaler, dict) or not isinstance(outliers, dict):
         raise BundleError(f"{PREPROCESSING_FILE}: needs the objects 'scaler' and 'outliers'")
@@ -978,7 +999,7 @@ def _normalization(document: Mapping[str, Any], n_features: int) -> Normalizatio
         reference_std=std,
         z=float(z),
         source="training",
-        recordings=0,
+        recordings=int(recordings) if isinstance(recordings, int) else 0,
     )
 
 
@@ -1022,7 +1043,15 @@ def _load_encoder(path: Path, *, method: str, n_features: int, latent_dim: int) 
     return model_from_state(tensors, metadata)  # weights on the CPU, whatever device trained them
 
 
-def _check_state(tensors, metadata, expected, *, method: str, n_features: int, architecture: str) -> None:
+def _check_state(
+    tensors: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    expected: Mapping[str, tuple[int, ...]],
+    *,
+    method: str,
+    n_features: int,
+    architecture: str,
+) -> None:
     if metadata.get("model") != method:
         raise BundleError(f"{ENCODER_FILE} holds model {metadata.get('model')!r}, {BUNDLE_FILE} says {method!r}")
     if metadata.get("n_features_in_") != n_features:
@@ -1154,6 +1183,21 @@ def _describe_sources(paths: str | os.PathLike[str] | Iterable[str | os.PathLike
         return str(paths)
     listed = [str(path) for path in paths]
     return listed[0] if len(listed) == 1 else f"{len(listed)} adapt paths"
+
+
+def prediction_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a :meth:`TrainedModel.predict` table as JSON-ready dicts (missing values ``None``).
+
+    >>> table = pd.DataFrame({"path": ["a.wav", "b.wav"], "z0": [0.5, float("nan")],
+    ...                       "error": [None, "silent audio"]})
+    >>> prediction_records(table)
+    [{'path': 'a.wav', 'z0': 0.5, 'error': None}, {'path': 'b.wav', 'z0': None, 'error': 'silent audio'}]
+    """
+    values = frame.astype(object).where(frame.notna(), None)
+    return [
+        {column: value.item() if isinstance(value, np.generic) else value for column, value in row.items()}
+        for row in values.to_dict(orient="records")
+    ]
 
 
 def predict_files(

@@ -230,13 +230,13 @@ def predict(
     cache_dir: CacheOption = None,
 ) -> None:
     """Predict emotions of recordings with a trained bundle: label, class scores, latent, flags."""
-    from crossemo.bundle import predict_files
+    from crossemo.bundle import predict_files, prediction_records
 
     if out is None and not as_json:
         raise CrossemoError("give --out FILE.csv, --json, or both")
     predictions = predict_files(model_dir, paths, out=out, adapt=adapt, jobs=jobs, cache_dir=cache_dir)
     if as_json:
-        sys.stdout.write(predictions.to_json(orient="records") + "\n")
+        sys.stdout.write(json.dumps(prediction_records(predictions), indent=2) + "\n")
     failed = int(predictions["error"].notna().sum())
     _console().print(f"{len(predictions) - failed} of {len(predictions)} recordings predicted"
                      + (f", {failed} with an error" if failed else "") + (f" -> {out}" if out else ""))
