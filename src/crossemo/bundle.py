@@ -279,50 +279,29 @@ def training_data(config: StudyConfig, *, progress: bool | None = None) -> Train
     deviations of the whole corpus (SPEC section 3); their statistics are returned
     so prediction can flag recordings beyond the same threshold.
     """
-    from crossemo.corpora import read_corpus
-    from crossemo.features import FeatureSet, extract, feature_names
-    from crossemo.preprocessing import outlier_mask
+    from crossemo.experiment import check_training_classes, load_corpus
+    from crossemo.features import FeatureSet, feature_names
 
     entry = config.train
     if not entry.path.exists():
         raise ConfigError(f"invalid config:\n  train.path: {entry.path} does not exist")
-    names = feature_names()
-    table = read_corpus(entry.corpus, entry.path)
-    extracted = extract(
-        table,
-        cache_dir=config.compute.cache_dir,
-        jobs=config.compute.jobs,
-        scheduler=config.compute.scheduler,
-        progress=progress,
-    )
-    if extracted.empty:
-        raise CrossemoError(f"{entry.display_name}: no usable recordings under {entry.path}")
-    values = extracted[names].to_numpy(dtype=np.float64)
-    z = float(config.protocol.outlier_z)
-    keep = outlier_mask(values, z=z)
+    corpus = load_corpus(entry, config, progress=progress)
+    check_training_classes(config, corpus)
     classes = tuple(config.protocol.classes)
-    labels = extracted["label"].to_numpy(dtype=object)
-    used = keep & extracted["label"].isin(classes).to_numpy()
-    present = set(labels[used])
-    missing = [label for label in classes if label not in present]
-    if missing:
-        raise ConfigError(
-            f"training corpus {entry.display_name} has no utterances of class(es) {missing}; "
-            f"it has {sorted(present)}: drop them from protocol.classes"
-        )
+    used = corpus.table["label"].isin(classes).to_numpy()
     return TrainingData(
         corpus=entry.display_name,
-        features=values[used],
-        labels=labels[used],
+        features=corpus.features[used],
+        labels=corpus.table["label"].to_numpy(dtype=object)[used],
         classes=classes,
         feature_set=FeatureSet.eGeMAPSv02.value,
-        feature_names=tuple(names),
-        outlier_z=z,
-        outlier_mean=values.mean(axis=0),
-        outlier_std=values.std(axis=0),
-        files=int(len(extracted)),
-        outliers_removed=int((~keep).sum()),
-        skipped=list(extracted.attrs.get("skipped", [])),
+        feature_names=tuple(feature_names()),
+        outlier_z=float(config.protocol.outlier_z),
+        outlier_mean=corpus.outlier_mean,
+        outlier_std=corpus.outlier_std,
+        files=int(len(corpus.table)) + corpus.n_outliers,
+        outliers_removed=corpus.n_outliers,
+        skipped=corpus.skipped,
     )
 
 

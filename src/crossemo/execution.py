@@ -15,15 +15,22 @@ Three back ends share that contract:
   ``fork``, so ``fn`` must be a top-level, picklable function and its items
   picklable too.
 - ``scheduler="tcp://host:port"``: tasks go to that Dask cluster, each retried up
-  to :data:`DASK_RETRIES` times.  The workers must be able to import ``fn`` (have
-  crossemo installed) and see the same files the items refer to.
+  to :data:`DASK_RETRIES` times when it raises, and rerun elsewhere when its
+  worker dies.  The scheduler and the workers must be able to import ``fn``
+  (have crossemo installed: the scheduler unpickles the tasks too), and the
+  workers must see the same files the items refer to.  Results come back to
+  this process, so whatever the caller writes (feature cache, finished fits) is
+  written here, never by a worker.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import queue
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,6 +48,12 @@ DASK_RETRIES = 2
 
 DASK_CONNECT_TIMEOUT_S = 10
 """How long to wait for a Dask scheduler to answer before giving up."""
+
+DASK_NO_WORKERS_TIMEOUT_S = 120.0
+"""How long a cluster may have no worker at all (none started, all dead) before the map gives up."""
+
+DASK_WATCH_INTERVAL_S = 1.0
+"""How often, while no task finishes, the client asks the scheduler whether it still has workers."""
 
 
 class ExecutionError(CrossemoError, RuntimeError):
@@ -94,7 +107,11 @@ def map_tasks(
     stderr is a terminal); ``description`` labels it.
 
     Completion order is arbitrary except in process, where it is input order.
-    Stopping the iteration early cancels the tasks not yet started.
+    Stopping the iteration early cancels the tasks not yet started.  A malformed
+    ``scheduler`` address raises :class:`ExecutionError` at once; an unreachable
+    or lost scheduler, or a cluster without workers for
+    :data:`DASK_NO_WORKERS_TIMEOUT_S`, raises it while iterating (results already
+    yielded stay valid).
 
     >>> sorted(map_tasks(abs, [-2, 3], jobs=1, progress=False))
     [(0, 2), (1, 3)]
@@ -104,6 +121,7 @@ def map_tasks(
         raise ExecutionError(f"jobs must be at least 1, got {jobs}")
     workers = min(jobs or default_jobs(), len(items))
     if scheduler is not None:
+        _check_scheduler_address(scheduler)
         results = _map_dask(fn, items, scheduler)
     elif workers <= 1:
         results = _map_in_process(fn, items)
@@ -146,27 +164,107 @@ def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_scheduler_address(scheduler: str) -> None:
+    """Raise :class:`ExecutionError` unless ``scheduler`` reads as ``PROTOCOL://HOST:PORT``."""
+    from distributed.comm.addressing import parse_address, parse_host_port  # only clusters need it
+
+    expected = "expected an address such as tcp://HOST:PORT"
+    try:
+        protocol, location = parse_address(scheduler.strip())
+        if protocol in {"tcp", "tls", "ws", "wss"}:
+            # Checked here: a half-built Client would complain at exit instead.
+            host, port = parse_host_port(location)
+            if not host or not 0 < port < 65536:
+                raise ValueError(f"host {host!r}, port {port}")
+    except ValueError as error:
+        raise ExecutionError(f"not a Dask scheduler address {scheduler!r}: {expected} ({error})") from None
+
+
 def _map_dask(fn: Callable[[Item], Result], items: list[Item], scheduler: str) -> Iterator[tuple[int, Any]]:
-    from distributed import Client, as_completed  # imported here: costly, and only clusters need it
-    from distributed.comm.addressing import parse_address, parse_host_port
+    """Run the items on the cluster; yield each result as it arrives, then release it there.
+
+    A worker that dies (even killed by its task) costs nothing finished: the
+    scheduler reruns its tasks elsewhere, and a task that brings down
+    ``distributed.scheduler.allowed-failures`` + 1 workers becomes a
+    ``KilledWorker`` failure.  Losing the scheduler, or a cluster left without
+    workers for :data:`DASK_NO_WORKERS_TIMEOUT_S`, raises :class:`ExecutionError`
+    rather than waiting for ever.
+    """
+    from distributed import Client  # imported here: costly, and only clusters need it
 
     try:
-        protocol, location = parse_address(scheduler)
-        if protocol in {"tcp", "tls", "ws", "wss"}:
-            parse_host_port(location)  # a half-built Client would complain at exit instead
-        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
-    except ValueError as error:  # malformed address
-        raise ExecutionError(f"not a Dask scheduler address {scheduler!r}: {error}") from None
+        client = Client(scheduler.strip(), timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError) as error:
         raise ExecutionError(f"cannot reach Dask scheduler at {scheduler}: {error}") from None
     try:
         futures = client.map(fn, items, retries=DASK_RETRIES, pure=False)
-        index_of = {future.key: index for index, future in enumerate(futures)}
-        for future in as_completed(futures, loop=client.loop):
-            yield index_of[future.key], _outcome(future)
-            future.release()
+        finished: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index, future in enumerate(futures):
+            future.add_done_callback(functools.partial(_put_index, finished, index))
+        watch = _WorkerWatch(client, scheduler)
+        for _ in futures:
+            index = _next_finished(finished, watch)
+            yield index, _dask_outcome(futures[index], scheduler)
+            futures[index].release()  # the cluster may drop the result now
     finally:
         client.close()
+
+
+def _put_index(finished: queue.SimpleQueue[int], index: int, _future: Any) -> None:
+    finished.put(index)
+
+
+def _next_finished(finished: queue.SimpleQueue[int], watch: _WorkerWatch) -> int:
+    """Wait for the next finished task, checking the cluster still has workers while waiting."""
+    while True:
+        try:
+            return finished.get(timeout=DASK_WATCH_INTERVAL_S)
+        except queue.Empty:
+            watch.check()
+
+
+@dataclass
+class _WorkerWatch:
+    """Raises when the cluster has had no worker for :data:`DASK_NO_WORKERS_TIMEOUT_S` in a row."""
+
+    client: Any
+    scheduler: str
+    without_workers_since: float | None = None
+
+    def check(self) -> None:
+        try:
+            workers = self.client.nthreads()
+        except OSError:  # connection trouble: the futures get cancelled, and that is reported
+            return
+        if workers:
+            self.without_workers_since = None
+            return
+        now = time.monotonic()
+        if self.without_workers_since is None:
+            self.without_workers_since = now
+        elif now - self.without_workers_since >= DASK_NO_WORKERS_TIMEOUT_S:
+            raise ExecutionError(
+                f"the Dask scheduler at {self.scheduler} has had no workers for "
+                f"{DASK_NO_WORKERS_TIMEOUT_S:g} s; start some with `dask worker {self.scheduler}` "
+                "and run again (finished work is kept)"
+            )
+
+
+def _dask_outcome(future: Any, scheduler: str) -> Any:
+    """The task's result or :class:`TaskFailure`; losing the scheduler fails the whole map."""
+    from distributed.client import FutureCancelledError
+
+    try:
+        return future.result()
+    except FutureCancelledError as error:
+        if error.reason == "scheduler-connection-lost":
+            raise ExecutionError(
+                f"lost the connection to the Dask scheduler at {scheduler}; "
+                "finished work is kept, run again to resume"
+            ) from None
+        return TaskFailure.from_exception(error)
+    except Exception as error:
+        return TaskFailure.from_exception(error)
 
 
 def _outcome(future: Any) -> Any:

@@ -28,6 +28,7 @@ import pandas as pd
 from crossemo.config import (
     BASELINES,
     METHODS,
+    CorpusEntry,
     StudyConfig,
     check_paths,
     config_to_dict,
@@ -54,6 +55,8 @@ class CorpusData:
     features: np.ndarray
     n_outliers: int
     skipped: list[dict]
+    outlier_mean: np.ndarray | None = None  # the whole corpus' statistics the outlier check used
+    outlier_std: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -148,37 +151,43 @@ def run_study_file(
 
 def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[str, CorpusData]:
     """Read, extract (through the cache) and clean every corpus of ``config``."""
+    corpora = {
+        entry.display_name: load_corpus(entry, config, progress=progress)
+        for entry in [config.train, *config.transfer]
+    }
+    check_training_classes(config, corpora[config.train.display_name])
+    return corpora
+
+
+def load_corpus(entry: CorpusEntry, config: StudyConfig, *, progress: bool | None = None) -> CorpusData:
+    """One corpus of a study: read, extract through the cache, drop outliers (SPEC section 3)."""
     from crossemo.corpora import read_corpus
     from crossemo.features import extract, feature_names
     from crossemo.preprocessing import outlier_mask
 
     names = feature_names()
-    corpora: dict[str, CorpusData] = {}
-    for entry in [config.train, *config.transfer]:
-        table = read_corpus(entry.corpus, entry.path)
-        extracted = extract(
-            table,
-            cache_dir=config.compute.cache_dir,
-            jobs=config.compute.jobs,
-            scheduler=config.compute.scheduler,
-            progress=progress,
-        )
-        skipped = list(extracted.attrs.get("skipped", []))
-        if extracted.empty:
-            raise CrossemoError(f"{entry.display_name}: no usable recordings under {entry.path}")
-        features = extracted[names].to_numpy(dtype=np.float64)
-        keep = outlier_mask(features, z=config.protocol.outlier_z)
-        table = extracted.loc[keep, [c for c in extracted.columns if c not in names]].reset_index(drop=True)
-        table["corpus"] = entry.display_name
-        corpora[entry.display_name] = CorpusData(
-            name=entry.display_name,
-            table=table,
-            features=features[keep],
-            n_outliers=int((~keep).sum()),
-            skipped=skipped,
-        )
-    _check_training_classes(config, corpora[config.train.display_name])
-    return corpora
+    extracted = extract(
+        read_corpus(entry.corpus, entry.path),
+        cache_dir=config.compute.cache_dir,
+        jobs=config.compute.jobs,
+        scheduler=config.compute.scheduler,
+        progress=progress,
+    )
+    if extracted.empty:
+        raise CrossemoError(f"{entry.display_name}: no usable recordings under {entry.path}")
+    features = extracted[names].to_numpy(dtype=np.float64)
+    keep = outlier_mask(features, z=config.protocol.outlier_z)
+    table = extracted.loc[keep, [c for c in extracted.columns if c not in names]].reset_index(drop=True)
+    table["corpus"] = entry.display_name
+    return CorpusData(
+        name=entry.display_name,
+        table=table,
+        features=features[keep],
+        n_outliers=int((~keep).sum()),
+        skipped=list(extracted.attrs.get("skipped", [])),
+        outlier_mean=features.mean(axis=0),
+        outlier_std=features.std(axis=0),
+    )
 
 
 def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[FitTask]:
@@ -391,7 +400,8 @@ def _transfer_rows(data: CorpusData, classes: tuple[str, ...], config: StudyConf
     return rows, rows[adapt], rows[evaluated]
 
 
-def _check_training_classes(config: StudyConfig, train: CorpusData) -> None:
+def check_training_classes(config: StudyConfig, train: CorpusData) -> None:
+    """Raise :class:`ConfigError` if the training corpus lacks a class the study trains on."""
     present = set(train.table["label"].dropna())
     for classes in config.class_sets():
         missing = [label for label in classes if label not in present]
