@@ -428,7 +428,7 @@ def test_cli_train_and_predict(workspace, tmp_path) -> None:
 
 
 @pytest.mark.corpus
-@pytest.mark.filterwarnings("ignore:ignoring unreadable cache shard")  # an older cache layout in the user cache
+@pytest.mark.filterwarnings("ignore:removing unreadable cache shard")  # an older cache layout in the user cache
 def test_ravdess_bundle_predicts_emodb_with_and_without_adapt(tmp_path) -> None:
     ravdess, emodb = real_corpus("ravdess"), real_corpus("emodb")
     # Start from a copy of the user's feature cache (if any), so the test is quick once the corpora

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -396,16 +397,21 @@ def test_many_shards_are_merged_without_losing_rows(tmp_path: Path, monkeypatch:
     pd.testing.assert_frame_equal(first, second)
 
 
-def test_an_unreadable_cache_shard_is_ignored_with_a_warning(tmp_path: Path) -> None:
+def test_an_unreadable_cache_shard_is_removed_with_one_warning(tmp_path: Path) -> None:
     table = make_corpus(tmp_path / "corpus", 2)
     cache = tmp_path / "cache"
     extract(table, cache_dir=cache, jobs=1, progress=False)
-    (feature_cache_dir(cache) / "0-broken.parquet").write_bytes(b"not parquet")
+    broken = feature_cache_dir(cache) / "0-broken.parquet"
+    broken.write_bytes(b"not parquet")
 
-    with pytest.warns(UserWarning, match="ignoring unreadable cache shard"):
+    with pytest.warns(UserWarning, match="removing unreadable cache shard"):
         result = extract(table, cache_dir=cache, jobs=1, progress=False)
 
     assert (result.attrs["computed"], result.attrs["cached"]) == (0, 2)
+    assert not broken.exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second run is quiet
+        extract(table, cache_dir=cache, jobs=1, progress=False)
 
 
 def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:

@@ -118,6 +118,8 @@ def run(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override model.epochs.")] = None,
     methods: Annotated[Optional[str], typer.Option(help="Override model.methods, comma-separated.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Override protocol.seeds, comma-separated.")] = None,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Run a study: features, folds, models, transfer, metrics, report."""
     from crossemo.experiment import run_study_file
@@ -125,6 +127,7 @@ def run(
     results = run_study_file(
         config, out, force=force, epochs=epochs,
         methods=_split(methods), seeds=_split(seeds, int),
+        jobs=jobs, scheduler=scheduler,
     )
     print_summary(results)
     _console().print(f"report: {out / 'report.html'}")

@@ -184,8 +184,9 @@ def parse_config(data: dict, *, base_dir: Path | None = None) -> StudyConfig:
 def load_config(path: str | Path, **overrides: object) -> StudyConfig:
     """Read and validate a study TOML file.
 
-    ``overrides`` set common keys from the command line: ``epochs``, ``methods``
-    and ``seeds`` (``None`` leaves the file's value).
+    ``overrides`` set common keys from the command line: ``epochs``, ``methods``,
+    ``seeds``, ``folds``, ``jobs`` and ``scheduler`` (``None`` leaves the file's
+    value); see :func:`apply_overrides`.
     """
     path = Path(path)
     try:
@@ -199,11 +200,24 @@ def load_config(path: str | Path, **overrides: object) -> StudyConfig:
 
 
 def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str] | None = None,
-                    seeds: list[int] | None = None, folds: int | None = None) -> dict:
-    """Return a copy of ``data`` with command-line overrides applied."""
+                    seeds: list[int] | None = None, folds: int | None = None,
+                    jobs: int | None = None, scheduler: str | None = None) -> dict:
+    """Return a copy of ``data`` with command-line overrides applied.
+
+    ``epochs`` and ``methods`` set ``model.*``; ``seeds`` and ``folds`` set
+    ``protocol.*``; ``jobs`` and ``scheduler`` set ``compute.*``.
+
+    >>> apply_overrides({"compute": {"jobs": 4}}, scheduler="tcp://10.0.0.5:8786")["compute"]
+    {'jobs': 4, 'scheduler': 'tcp://10.0.0.5:8786'}
+    """
     data = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
     model = data.setdefault("model", {})
     protocol = data.setdefault("protocol", {})
+    compute = data.setdefault("compute", {})
+    if jobs is not None:
+        compute["jobs"] = jobs
+    if scheduler is not None:
+        compute["scheduler"] = scheduler
     if epochs is not None:
         model["epochs"] = epochs
     if methods is not None:

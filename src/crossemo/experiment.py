@@ -141,11 +141,17 @@ def run_study_file(
     epochs: int | None = None,
     methods: list[str] | None = None,
     seeds: list[int] | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
 ) -> dict:
-    """Load a study TOML (with command-line overrides) and run it into ``out``."""
+    """Load a study TOML (with command-line overrides) and run it into ``out``.
+
+    ``jobs`` and ``scheduler`` override ``[compute]``: local worker processes, or
+    the address of the Dask scheduler that runs extraction and fits.
+    """
     from crossemo.config import load_config
 
-    config = load_config(config_path, epochs=epochs, methods=methods, seeds=seeds)
+    config = load_config(config_path, epochs=epochs, methods=methods, seeds=seeds, jobs=jobs, scheduler=scheduler)
     return run_study(config, out, force=force, progress=progress)
 
 

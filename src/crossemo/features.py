@@ -497,7 +497,11 @@ class _ShardStore:
                 except FileNotFoundError:
                     vanished = True
                 except (pa.ArrowException, OSError, KeyError) as error:
-                    warnings.warn(f"ignoring unreadable cache shard {path}: {error}", stacklevel=2)
+                    # A cache holds nothing that cannot be recomputed: drop the shard so
+                    # the warning is given once, not on every run.
+                    warnings.warn(f"removing unreadable cache shard {path}: {error}", stacklevel=2)
+                    with contextlib.suppress(OSError):
+                        path.unlink()
             if not vanished:
                 break
         return tables, read
