@@ -215,3 +215,27 @@ def test_training_corpus_without_a_requested_class_is_a_config_error(tmp_path):
     )
     with pytest.raises(ConfigError, match="neutral"):
         run_study(config, tmp_path / "run", progress=False, report=False)
+
+
+def test_a_transfer_class_set_trains_its_own_models(corpora):
+    corpora["aesd"] = _corpus("aesd", speakers=4, per_speaker=9, seed=3, labels=("sad", "happy", "angry"))
+    config = parse_config(
+        {
+            "train": {"corpus": "ravdess", "path": "/train"},
+            "transfer": [
+                {"corpus": "emodb", "path": "/transfer"},
+                {"corpus": "aesd", "path": "/aesd", "classes": ["sad", "happy", "angry"]},
+            ],
+            "protocol": {"folds": 3},
+            "model": {"methods": ["dae"], "epochs": 1},
+        }
+    )
+    tasks = build_tasks(config, corpora)
+    four = [task for task in tasks if len(task.classes) == 4]
+    three = [task for task in tasks if len(task.classes) == 3]
+    assert len(four) == len(three) == 3 * 3
+    assert all({t.name for t in task.transfers} == {"emodb"} for task in four)
+    assert all({t.name for t in task.transfers} == {"aesd"} for task in three)
+    for task in three:
+        assert set(task.train_labels) == {"sad", "happy", "angry"}
+        assert set(task.test_labels) <= {"sad", "happy", "angry"}
