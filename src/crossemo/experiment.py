@@ -208,63 +208,92 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
         table = train.table.iloc[rows].reset_index(drop=True)
         features = train.features[rows]
         labels = table["label"].to_numpy(dtype=object)
+        paths = table["path"].to_numpy(dtype=object)
         transfers = [
-            entry for entry in config.transfer
+            corpora[entry.display_name]
+            for entry in config.transfer
             if config.transfer_classes(entry) == classes
         ]
         for seed in config.protocol.seeds:
-            folds = _folds(config, table, labels, seed)
-            adapt_splits = {
-                entry.display_name: _transfer_rows(corpora[entry.display_name], classes, config, seed)
-                for entry in transfers
+            # The target_norm sets do not depend on the fold: their scaler is their own.
+            adapted = {
+                data.name: _target_norm_set(data, classes, config, seed)
+                for data in transfers
+                if "target_norm" in config.protocol.conditions
             }
-            for fold, (train_idx, test_idx) in enumerate(folds):
+            for fold, (train_idx, test_idx) in enumerate(_folds(config, table, labels, seed)):
                 scaler = StandardScaler().fit(features[train_idx])
                 transfer_sets = []
-                for entry in transfers:
-                    data = corpora[entry.display_name]
-                    rows_all, adapt_rows, eval_rows = adapt_splits[entry.display_name]
+                for data in transfers:
                     for condition in config.protocol.conditions:
                         if condition == "unseen":
-                            picked, adapted = rows_all, rows_all[:0]
-                            scaled = scaler.transform(data.features[picked])
+                            transfer_sets.append(_unseen_set(data, classes, scaler))
                         else:
-                            picked, adapted = eval_rows, adapt_rows
-                            own = StandardScaler().fit(data.features[adapted])
-                            scaled = own.transform(data.features[picked])
-                        paths = data.table["path"].to_numpy(dtype=object)
-                        transfer_sets.append(
-                            TransferSet(
-                                name=entry.display_name,
-                                condition=condition,
-                                features=scaled,
-                                labels=data.table["label"].to_numpy(dtype=object)[picked],
-                                paths=paths[picked],
-                                adapt_paths=paths[adapted],
-                            )
-                        )
+                            transfer_sets.append(adapted[data.name])
+                train_features = scaler.transform(features[train_idx])
+                test_features = scaler.transform(features[test_idx])
                 for method in methods:
-                    params = _method_params(config, method, seed)
-                    key = _task_key(config, method, classes, fold, seed)
                     tasks.append(
                         FitTask(
-                            key=key,
+                            key=_task_key(config, method, classes, fold, seed),
                             method=method,
                             classes=classes,
                             fold=fold,
                             seed=seed,
-                            params=params,
-                            train_features=scaler.transform(features[train_idx]),
+                            params=_method_params(config, method, seed),
+                            train_features=train_features,
                             train_labels=labels[train_idx],
-                            train_paths=table["path"].to_numpy(dtype=object)[train_idx],
-                            test_features=scaler.transform(features[test_idx]),
+                            train_paths=paths[train_idx],
+                            test_features=test_features,
                             test_labels=labels[test_idx],
-                            test_paths=table["path"].to_numpy(dtype=object)[test_idx],
+                            test_paths=paths[test_idx],
                             transfers=tuple(transfer_sets),
                             scale_latent=config.protocol.scale_latent,
                         )
                     )
     return tasks
+
+
+def _class_rows(data: CorpusData, classes: tuple[str, ...]) -> np.ndarray:
+    rows = np.flatnonzero(data.table["label"].isin(classes).to_numpy())
+    if rows.size == 0:
+        raise ConfigError(f"transfer corpus {data.name} has no utterances of the classes {list(classes)}")
+    return rows
+
+
+def _unseen_set(data: CorpusData, classes: tuple[str, ...], scaler) -> TransferSet:
+    """Condition "unseen": the whole transfer corpus, standardized with the training fold's scaler."""
+    rows = _class_rows(data, classes)
+    paths = data.table["path"].to_numpy(dtype=object)
+    return TransferSet(
+        name=data.name,
+        condition="unseen",
+        features=scaler.transform(data.features[rows]),
+        labels=data.table["label"].to_numpy(dtype=object)[rows],
+        paths=paths[rows],
+        adapt_paths=paths[rows[:0]],
+    )
+
+
+def _target_norm_set(data: CorpusData, classes: tuple[str, ...], config: StudyConfig, seed: int) -> TransferSet:
+    """Condition "target_norm": a random share (labels unused) supplies the scaler; the rest is evaluated."""
+    from sklearn.preprocessing import StandardScaler
+
+    from crossemo.preprocessing import target_norm_split
+
+    rows = _class_rows(data, classes)
+    adapt, evaluated = target_norm_split(rows.size, fraction=config.protocol.target_fraction, seed=seed)
+    adapt_rows, eval_rows = rows[adapt], rows[evaluated]
+    own = StandardScaler().fit(data.features[adapt_rows])
+    paths = data.table["path"].to_numpy(dtype=object)
+    return TransferSet(
+        name=data.name,
+        condition="target_norm",
+        features=own.transform(data.features[eval_rows]),
+        labels=data.table["label"].to_numpy(dtype=object)[eval_rows],
+        paths=paths[eval_rows],
+        adapt_paths=paths[adapt_rows],
+    )
 
 
 def fit_and_evaluate(task: FitTask) -> dict:
@@ -366,9 +395,12 @@ def _method_params(config: StudyConfig, method: str, seed: int) -> dict:
 
 def _task_key(config: StudyConfig, method: str, classes: tuple[str, ...], fold: int, seed: int) -> str:
     """A stable name for a fit: changes whenever anything that affects its result changes."""
+    # Where the fit runs (compute) does not change its result, so it is not part of the name.
+    settings = config_to_dict(config)
+    settings.pop("compute", None)
     identity = json.dumps(
         {
-            "config": config_to_dict(config),
+            "config": settings,
             "method": method,
             "classes": classes,
             "fold": fold,
@@ -391,19 +423,6 @@ def _folds(config: StudyConfig, table: pd.DataFrame, labels: np.ndarray, seed: i
         # IEMOCAP's speaker-independent protocol is leave one session out.
         return session_folds(speakers)
     return speaker_folds(speakers, n_folds=protocol.folds, labels=labels, seed=seed)
-
-
-def _transfer_rows(data: CorpusData, classes: tuple[str, ...], config: StudyConfig, seed: int):
-    """Rows of ``data`` in ``classes``; and their target_norm split (adapt rows, evaluated rows)."""
-    from crossemo.preprocessing import target_norm_split
-
-    rows = np.flatnonzero(data.table["label"].isin(classes).to_numpy())
-    if rows.size == 0:
-        raise ConfigError(f"transfer corpus {data.name} has no utterances of the classes {list(classes)}")
-    if "target_norm" not in config.protocol.conditions:
-        return rows, rows[:0], rows
-    adapt, evaluated = target_norm_split(rows.size, fraction=config.protocol.target_fraction, seed=seed)
-    return rows, rows[adapt], rows[evaluated]
 
 
 def check_training_classes(config: StudyConfig, train: CorpusData) -> None:
