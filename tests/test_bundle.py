@@ -156,6 +156,23 @@ def test_other_methods_round_trip(trained, workspace, tmp_path, method) -> None:
     assert np.array_equal(model.classifier.predict(latent), pipeline.predict(trained.data.features))
 
 
+def test_a_standardized_latent_is_folded_into_the_classifier(trained, workspace, tmp_path) -> None:
+    pipeline = fit_pipeline(trained.data.features, trained.data.labels, method="dae",
+                            params=model_params(workspace.config, "dae"), scale_latent=True)
+    path = write_bundle(pipeline, tmp_path / "scaled", data=trained.data, config=workspace.config, method="dae")
+
+    model = bundle.load_model(path)
+
+    latent = model.embed_features(trained.data.features)
+    assert np.array_equal(latent, pipeline[:2].transform(trained.data.features))  # the raw latent
+    svc_input = pipeline[:3].transform(trained.data.features)  # standardized for the SVC
+    svc = pipeline[-1]
+    np.testing.assert_allclose(
+        model.classifier.decision_function(latent), svc_input @ svc.coef_.T + svc.intercept_, atol=1e-9
+    )
+    assert np.array_equal(model.classifier.predict(latent), pipeline.predict(trained.data.features))
+
+
 def test_bundle_holds_no_pickle(trained) -> None:
     names = sorted(path.name for path in trained.path.iterdir())
     assert names == sorted([bundle.MANIFEST, *bundle.BUNDLE_FILES])

@@ -179,15 +179,20 @@ class LinearOvoClassifier:
     intercept: np.ndarray
 
     @classmethod
-    def from_svc(cls, svc: Any) -> LinearOvoClassifier:
-        """Take the coefficients of a fitted linear ``sklearn.svm.SVC``."""
+    def from_svc(cls, svc: Any, *, latent_scaler: Any = None) -> LinearOvoClassifier:
+        """Take the coefficients of a fitted linear ``sklearn.svm.SVC``.
+
+        ``latent_scaler``, a fitted ``StandardScaler`` the SVC's input went through,
+        is folded into the coefficients: w . ((z - m) / s) + b = (w / s) . z + (b - (w / s) . m).
+        """
         if getattr(svc, "kernel", None) != "linear":
             raise BundleError(f"only a linear SVC can be bundled, got kernel {getattr(svc, 'kernel', None)!r}")
-        return cls(
-            classes=tuple(str(label) for label in svc.classes_),
-            coef=np.array(svc.coef_, dtype=np.float64),
-            intercept=np.array(svc.intercept_, dtype=np.float64),
-        )
+        coef = np.array(svc.coef_, dtype=np.float64)
+        intercept = np.array(svc.intercept_, dtype=np.float64)
+        if latent_scaler is not None:
+            coef = coef / latent_scaler.scale_
+            intercept = intercept - coef @ latent_scaler.mean_
+        return cls(classes=tuple(str(label) for label in svc.classes_), coef=coef, intercept=intercept)
 
     def decision_function(self, latent: np.ndarray) -> np.ndarray:
         """scikit-learn's one-vs-one decision: shape ``(n, n_pairs)``, or ``(n,)`` for two classes.
@@ -328,13 +333,20 @@ def bundle_methods() -> tuple[str, ...]:
 
 
 def fit_pipeline(
-    features: np.ndarray, labels: Sequence[Any], *, method: str, params: Mapping[str, Any]
+    features: np.ndarray,
+    labels: Sequence[Any],
+    *,
+    method: str,
+    params: Mapping[str, Any],
+    scale_latent: bool = False,
 ) -> Pipeline:
     """Fit ``StandardScaler -> method -> SVC(kernel="linear")`` on ``features`` and ``labels``.
 
     Returns the fitted :class:`sklearn.pipeline.Pipeline` with steps ``scaler``,
-    ``model`` and ``classifier``.  VAE-ss trains on the labels; the other methods
-    ignore them until the SVC.
+    ``model``, ``latent_scaler`` (a ``StandardScaler`` with ``scale_latent``, as
+    ``protocol.scale_latent`` does in a study; else ``"passthrough"``) and
+    ``classifier``.  VAE-ss trains on the labels; the other methods ignore them
+    until the SVC.
     """
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -349,7 +361,14 @@ def fit_pipeline(
         from crossemo.models import MODELS
 
         model = MODELS[method](**params)
-    pipeline = Pipeline([("scaler", StandardScaler()), ("model", model), ("classifier", SVC(kernel="linear"))])
+    pipeline = Pipeline(
+        [
+            ("scaler", StandardScaler()),
+            ("model", model),
+            ("latent_scaler", StandardScaler() if scale_latent else "passthrough"),
+            ("classifier", SVC(kernel="linear")),
+        ]
+    )
     return pipeline.fit(np.asarray(features, dtype=np.float64), np.asarray(labels, dtype=object))
 
 
@@ -377,7 +396,10 @@ def train_bundle(
     out = Path(out).expanduser()
     _check_destination(out, force=force)  # before the work, so a refusal costs nothing
     data = training_data(config, progress=progress)
-    pipeline = fit_pipeline(data.features, data.labels, method=method, params=model_params(config, method))
+    pipeline = fit_pipeline(
+        data.features, data.labels, method=method, params=model_params(config, method),
+        scale_latent=config.protocol.scale_latent,
+    )
     return write_bundle(pipeline, out, data=data, config=config, method=method, force=force)
 
 
@@ -396,8 +418,12 @@ def write_bundle(
 
     out = Path(out).expanduser()
     _check_destination(out, force=force)
-    scaler, model, svc = (pipeline.named_steps[name] for name in ("scaler", "model", "classifier"))
-    classifier = LinearOvoClassifier.from_svc(svc)
+    scaler, model, latent_scaler, svc = (
+        pipeline.named_steps[name] for name in ("scaler", "model", "latent_scaler", "classifier")
+    )
+    classifier = LinearOvoClassifier.from_svc(
+        svc, latent_scaler=None if latent_scaler == "passthrough" else latent_scaler
+    )
     latent_dim = int(classifier.coef.shape[1])
     documents = {
         BUNDLE_FILE: {
