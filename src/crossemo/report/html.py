@@ -130,6 +130,8 @@ def _summary_section(run: RunData) -> str:
         ("Conditions", ", ".join(condition_name(c) for c in ["within", *conditions])),
         ("Seeds", ", ".join(str(s) for s in protocol.get("seeds") or []) or "n/a"),
         ("Latent model", _model_text(model)),
+        ("Classifier", "linear SVC on the latent standardised per training fold"
+         if protocol.get("scale_latent") else "linear SVC on the latent as it is (as in the paper)"),
     ]
     rows = "".join(f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>" for key, value in items)
     explanation = (
