@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from crossemo.config import StudyConfig, load_config, parse_config
@@ -39,7 +39,7 @@ START_TIMEOUT_S = 60
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="study TOML (default: a small synthetic study)")
-    parser.add_argument("--epochs", type=int, default=10, help="model.epochs (default: 10)")
+    parser.add_argument("--epochs", type=int, default=50, help="model.epochs (default: 50)")
     parser.add_argument("--workers", type=int, default=2, help="local processes and Dask workers (default: 2)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per setup; the fastest counts (default: 1)")
     parser.add_argument("--keep", type=Path, help="write corpus, cache and runs here instead of a temporary folder")
@@ -152,12 +152,14 @@ def dask_cluster(folder: Path, *, workers: int) -> Iterator[str]:
         yield address
     finally:
         for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)  # the group: a nanny's worker goes with it
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)  # the group: a nanny's worker goes with it
         for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 

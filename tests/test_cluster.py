@@ -65,6 +65,13 @@ def always_die(_: object) -> None:
     os._exit(1)
 
 
+def thread_settings(_: object) -> tuple[str | None, list[int]]:
+    """OMP_NUM_THREADS and the thread counts of the BLAS/OpenMP libraries loaded in this process."""
+    from threadpoolctl import threadpool_info
+
+    return os.environ.get("OMP_NUM_THREADS"), sorted({pool["num_threads"] for pool in threadpool_info()})
+
+
 def slow_batch(task: tuple) -> list:
     """The real extraction batch, slowed down so that a worker can be killed in the middle of a run."""
     time.sleep(0.3)
@@ -138,7 +145,11 @@ def _start_scheduler(folder: Path) -> tuple[subprocess.Popen, str]:
         ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
         log,
     )
-    return process, _wait_for_file(scheduler_file, process, log)["address"]
+    try:
+        return process, _wait_for_file(scheduler_file, process, log)["address"]
+    except BaseException:
+        _stop([process])
+        raise
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +345,13 @@ def test_killing_a_worker_mid_extraction_loses_nothing_and_keeps_the_cache_whole
     again = extract(table, cache_dir=tmp_path / "cache", jobs=1, progress=False)
     assert (again.attrs["computed"], again.attrs["cached"]) == (0, len(table))
     pd.testing.assert_frame_equal(again[NAMES], local_ravdess[NAMES], check_exact=True)
+
+
+def test_local_workers_get_one_blas_thread_each_like_dask_workers(cluster: str) -> None:
+    local = dict(map_tasks(thread_settings, [0, 1], jobs=2, progress=False))
+    remote = dict(map_tasks(thread_settings, [0, 1], scheduler=cluster, progress=False))
+
+    assert local == remote == {0: ("1", [1]), 1: ("1", [1])}
 
 
 def test_a_cluster_without_workers_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ Three back ends share that contract:
 - otherwise a local :class:`concurrent.futures.ProcessPoolExecutor`.  Workers are
   started with ``forkserver`` (``spawn`` where that is unavailable), never
   ``fork``, so ``fn`` must be a top-level, picklable function and its items
-  picklable too.
+  picklable too.  Each worker gets one BLAS/OpenMP thread, as Dask workers do.
 - ``scheduler="tcp://host:port"``: tasks go to that Dask cluster, each retried up
   to :data:`DASK_RETRIES` times when it raises, and rerun elsewhere when its
   worker dies.  The scheduler and the workers must be able to import ``fn``
@@ -42,6 +42,9 @@ from crossemo.errors import CrossemoError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Environment variables that size the thread pools of OpenMP and the BLAS libraries."""
 
 DASK_RETRIES = 2
 """How often a task that fails on a Dask cluster is resubmitted before it counts as failed."""
@@ -151,7 +154,7 @@ def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator
 
 
 def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: int) -> Iterator[tuple[int, Any]]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_one_thread_each)
     try:
         index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
         pending = set(index_of)
@@ -273,6 +276,20 @@ def _outcome(future: Any) -> Any:
         return future.result()
     except Exception as error:
         return TaskFailure.from_exception(error)
+
+
+def _one_thread_each() -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker process, as Dask's nanny gives its workers.
+
+    ``jobs`` processes are meant to use ``jobs`` cores; if each one's BLAS also
+    starts a thread per core they fight over them (fits on 2 cores took about
+    twice as long).
+    """
+    for variable in THREAD_VARIABLES:  # for libraries loaded from now on (torch, on the first fit)
+        os.environ[variable] = "1"
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(limits=1)  # for those already loaded, e.g. numpy's BLAS via the forkserver
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
