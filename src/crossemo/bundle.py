@@ -312,17 +312,12 @@ def training_data(config: StudyConfig, *, progress: bool | None = None) -> Train
 
 def model_params(config: StudyConfig, method: str) -> dict[str, Any]:
     """Constructor keywords of ``method`` from the study's model settings and first seed."""
-    settings = config.model
+    from crossemo.experiment import model_params as study_model_params
+
     seed = int(config.protocol.seeds[0])
     if method == PCA_METHOD:
-        return {"n_components": settings.latent_dim, "random_state": seed}
-    return {
-        "latent_dim": settings.latent_dim,
-        "epochs": settings.epochs,
-        "batch_size": settings.batch_size,
-        "learning_rate": settings.learning_rate,
-        "seed": seed,
-    }
+        return {"n_components": config.model.latent_dim, "random_state": seed}
+    return study_model_params(config, method, seed)
 
 
 def bundle_methods() -> tuple[str, ...]:

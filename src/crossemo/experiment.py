@@ -240,7 +240,7 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                             classes=classes,
                             fold=fold,
                             seed=seed,
-                            params=_method_params(config, method, seed),
+                            params=model_params(config, method, seed),
                             train_features=train_features,
                             train_labels=labels[train_idx],
                             train_paths=paths[train_idx],
@@ -380,7 +380,8 @@ def _fit_embedding(task: FitTask):
     return model.transform, list(getattr(model, "history_", []))
 
 
-def _method_params(config: StudyConfig, method: str, seed: int) -> dict:
+def model_params(config: StudyConfig, method: str, seed: int) -> dict:
+    """Constructor keywords of a latent model (for a baseline: its latent width) from the study's settings."""
     settings = config.model
     if method in BASELINES:
         return {"latent_dim": settings.latent_dim}
