@@ -26,8 +26,8 @@ from crossemo.features import (
     feature_cache_dir,
     feature_names,
 )
+from tests.fixtures import real_corpus
 
-CORPORA = Path(os.environ.get("CROSSEMO_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
 NAMES = feature_names()
 
 
@@ -105,6 +105,11 @@ def test_a_table_without_paths_is_a_clear_error(tmp_path: Path) -> None:
         extract(pd.DataFrame({"file": ["a.wav"]}), cache_dir=tmp_path)
 
 
+def test_a_table_with_an_empty_path_cell_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FeatureError, match="not a file path: nan"):
+        extract(pd.DataFrame({"path": ["a.wav", np.nan]}), cache_dir=tmp_path)
+
+
 def test_default_cache_dir_prefers_crossemo_then_xdg_then_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CROSSEMO_CACHE_DIR", str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -166,10 +171,7 @@ def test_other_sample_rates_match_opensmile(tmp_path: Path, sample_rate: int) ->
 
 @pytest.mark.corpus
 def test_real_ravdess_file_matches_opensmile(tmp_path: Path) -> None:
-    folder = CORPORA / "ravdess"
-    if not folder.is_dir():
-        pytest.skip(f"real corpora not found at {CORPORA} (set CROSSEMO_CORPORA)")
-    path = sorted(folder.rglob("*.wav"))[0]
+    path = sorted(real_corpus("ravdess").rglob("*.wav"))[0]
     smile = reference_smile()
 
     values = extract_files([path], cache_dir=tmp_path, jobs=1, progress=False)[NAMES].to_numpy()[0]

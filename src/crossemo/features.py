@@ -66,7 +66,8 @@ ERROR = "error"
 class FeatureError(CrossemoError, ValueError):
     """Feature extraction was asked for something it cannot do.
 
-    An unknown feature set, a table without paths, an output file it cannot write.
+    An unknown feature set, a table without paths (or a path cell that is empty), an output
+    file it cannot write.
     """
 
 
@@ -113,8 +114,7 @@ def feature_cache_dir(
     cache_dir: str | os.PathLike[str] | None = None, feature_set: FeatureSet | str = FeatureSet.eGeMAPSv02
 ) -> Path:
     """Folder of the cached features of one feature set and openSMILE version."""
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return root / "features" / f"{as_feature_set(feature_set).value}-opensmile{opensmile.__version__}"
+    return _cache_root(cache_dir) / "features" / f"{as_feature_set(feature_set).value}-opensmile{opensmile.__version__}"
 
 
 def extract(
@@ -133,8 +133,8 @@ def extract(
     and order.  ``attrs`` are kept; ``attrs["skipped"]`` gains one
     ``{"path", "reason"}`` entry per file that failed (unreadable, empty, silent,
     too short, NaN features); ``attrs["feature_set"]`` names the feature set and
-    ``attrs["computed"]`` / ``attrs["cached"]`` count distinct files computed in
-    this call / taken from the cache.  ``jobs``, ``progress`` and ``scheduler``
+    ``attrs["computed"]`` / ``attrs["cached"]`` count distinct file contents
+    (SHA-256) computed in this call / taken from the cache.  ``jobs``, ``progress`` and ``scheduler``
     are those of :func:`crossemo.execution.map_tasks`; ``cache_dir`` defaults to
     :func:`default_cache_dir`.
     """
@@ -261,7 +261,7 @@ def _extract_paths(
     scheduler: str | None,
 ) -> _Found:
     names = feature_names(feature_set)
-    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache_root = _cache_root(cache_dir)
     hashes, sizes, failures = _content_hashes(list(dict.fromkeys(files)), _hash_store(cache_root))
     store = _feature_store(feature_cache_dir(cache_root, feature_set), names)
     cached = _read_features(store, names)
@@ -366,7 +366,13 @@ def _smile(feature_set: FeatureSet) -> opensmile.Smile:
     )
 
 
+def _cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
 def _absolute(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> str:
+    if not isinstance(path, str | os.PathLike):  # e.g. NaN from a table's empty cell
+        raise FeatureError(f"not a file path: {path!r}")
     full = Path(path).expanduser()
     if root is not None and not full.is_absolute():
         full = Path(root) / full

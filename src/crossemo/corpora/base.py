@@ -108,8 +108,9 @@ def scan_directory(
 
     ``corpus`` is the registry name written in each row, ``title`` the corpus'
     human name used in messages, ``expected`` a one-line description of the
-    naming scheme for the error raised when no file matches it.  Durations come from the headers (:func:`crossemo.audio.audio_info`);
-    unreadable files are skipped with the reason.
+    naming scheme for the error raised when no file matches it.  Durations come
+    from the headers (:func:`crossemo.audio.audio_info`); unreadable files are
+    skipped with the reason.
     """
     root = corpus_root(path, title=title)
     rows: list[dict[str, object]] = []

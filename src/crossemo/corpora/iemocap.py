@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from crossemo.corpora.base import Utterance, corpus_root, find_files, scan_directory
+from crossemo.errors import CorpusLayoutError
 
 NAME = "iemocap"
 LANGUAGE = "en"
@@ -57,7 +58,11 @@ def read_evaluations(root: Path) -> dict[str, str]:
     for file in find_files(root, suffix=".txt"):
         if file.parent.name.lower() != EVALUATION_FOLDER or file.name.startswith("._"):
             continue
-        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            raise CorpusLayoutError(f"cannot read IEMOCAP evaluation file {file}: {error.strerror or error}") from None
+        for line in text.splitlines():
             match = _EVALUATION_LINE.match(line.strip())
             if match is not None:
                 codes.setdefault(match["utterance"], match["code"].lower())

@@ -138,7 +138,7 @@ def _load(csv_path: Path) -> list[dict[str, str]]:
     """The manifest's rows as dicts of stripped strings, headers lower-cased, checked."""
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
         raise CorpusLayoutError(f"manifest {csv_path} is not a readable CSV: {error}") from None
     columns = [str(column).strip().lower() for column in table.columns]
     duplicated = sorted({column for column in columns if columns.count(column) > 1})
