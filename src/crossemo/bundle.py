@@ -616,6 +616,8 @@ class _PCAEncoder:
         from sklearn.decomposition import PCA
 
         params = metadata.get("params", {})
+        if not isinstance(params, dict):
+            raise BundleError(f"{ENCODER_FILE}: metadata lacks the PCA parameters")
         pca = PCA(n_components=params.get("n_components"), whiten=bool(params.get("whiten", False)))
         pca.components_ = tensors["components_"]
         pca.mean_ = tensors["mean_"]
@@ -1074,12 +1076,11 @@ def _check_state(
 
 def _read_numpy_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load_file
 
     try:
-        with safe_open(str(path), framework="np") as handle:
+        with safe_open(str(path), framework="np") as handle:  # one read for header and tensors
             header = handle.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
         metadata = json.loads(header[_SAFETENSORS_METADATA_KEY])
     except (OSError, SafetensorError, KeyError, json.JSONDecodeError) as error:
         raise BundleError(f"cannot read {path}: {error}") from None
@@ -1211,7 +1212,7 @@ def predict_files(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Load the bundle ``model_dir``, predict ``paths`` and write the table to CSV ``out`` (atomically)."""
-    from crossemo.experiment import write_atomic_text
+    from crossemo.fileio import write_atomic_text
 
     model = load_model(model_dir)
     predictions = model.predict(paths, adapt=adapt, jobs=jobs, cache_dir=cache_dir, progress=progress)

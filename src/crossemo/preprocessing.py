@@ -23,6 +23,14 @@ from sklearn.preprocessing import StandardScaler
 from crossemo.errors import ConfigError
 
 
+def _as_float_array(X, caller: str) -> np.ndarray:
+    """``X`` as a float64 array, or a :class:`ConfigError` naming ``caller`` if it is not numeric."""
+    try:
+        return np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{caller} expects a numeric feature matrix: {error}") from None
+
+
 def outlier_mask(X, *, z: float = 10.0) -> np.ndarray:
     r"""Keep-mask of the rows of ``X`` without an extreme feature value.
 
@@ -49,7 +57,7 @@ def outlier_mask(X, *, z: float = 10.0) -> np.ndarray:
         boolean array of shape ``(n_samples,)``, ``True`` for rows to keep
 
     Raises:
-        ConfigError: if ``X`` is not two-dimensional or ``z`` is not positive
+        ConfigError: if ``X`` is not a numeric 2-D matrix or ``z`` is not positive
 
     Examples:
         >>> X = np.zeros((6, 2))
@@ -62,7 +70,7 @@ def outlier_mask(X, *, z: float = 10.0) -> np.ndarray:
     """
     if not z > 0:
         raise ConfigError(f"outlier threshold z must be positive, got {z}")
-    values = np.asarray(X, dtype=np.float64)
+    values = _as_float_array(X, "outlier_mask")
     if values.ndim != 2:
         raise ConfigError(f"outlier_mask expects a 2-D feature matrix, got shape {values.shape}")
     if values.shape[0] == 0:
@@ -122,7 +130,7 @@ def fit_scaler(X) -> StandardScaler:
                [1., 1.]])
 
     """
-    values = np.asarray(X, dtype=np.float64)
+    values = _as_float_array(X, "fit_scaler")
     if values.ndim != 2 or values.shape[0] == 0:
         raise ConfigError(f"fit_scaler expects a non-empty 2-D feature matrix, got shape {values.shape}")
     if not np.isfinite(values).all():
@@ -133,7 +141,8 @@ def fit_scaler(X) -> StandardScaler:
 def target_norm_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Random split of a transfer corpus of ``n`` rows for the "target_norm" condition.
 
-    The adapt share, ``max(2, round(fraction * n))`` rows drawn at random, supplies the
+    The adapt share, ``max(2, floor(fraction * n + 1/2))`` rows (``fraction * n``
+    rounded half up) drawn at random, supplies the
     corpus' mean and standard deviation (its labels are not used); the remaining
     rows are evaluated.  The split depends only on ``n``, ``fraction`` and ``seed``.
 

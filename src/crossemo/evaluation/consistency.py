@@ -77,7 +77,7 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         BD, in ``[0, 690.8]``
 
     Raises:
-        ConfigError: if a cloud is empty or not finite, the dimensions differ or
+        ConfigError: if a cloud is empty, not numeric or not finite, the dimensions differ or
             exceed :data:`MAX_DIMENSIONS`, or an option is invalid
 
     Examples:
@@ -155,7 +155,10 @@ def log_bhattacharyya(
 
 def _cloud(values, name: str) -> np.ndarray:
     """A latent cloud as a finite ``(n, d)`` float array."""
-    array = np.asarray(values, dtype=np.float64)
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"cloud {name} is not a numeric (n, d) array: {error}") from None
     if array.ndim == 1:
         array = array[:, np.newaxis]
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:

@@ -45,7 +45,8 @@ def balanced_accuracy(y_true, y_pred) -> float:
     warning about it is silenced because that case is expected here.
 
     Raises:
-        ConfigError: if the sequences differ in length or are empty
+        ConfigError: if the sequences differ in length or are empty, or hold labels
+            that cannot be ordered together (a missing label among strings, mixed types)
 
     Examples:
         >>> balanced_accuracy(["sad", "sad", "sad", "angry"], ["sad", "sad", "angry", "angry"])
@@ -57,7 +58,10 @@ def balanced_accuracy(y_true, y_pred) -> float:
     true, predicted = _paired_labels(y_true, y_pred)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        return float(balanced_accuracy_score(true, predicted))
+        try:
+            return float(balanced_accuracy_score(true, predicted))
+        except TypeError as error:  # scikit-learn sorts the labels: None or mixed types
+            raise ConfigError(f"labels cannot be compared (missing or mixed-type labels?): {error}") from None
 
 
 def per_class_recall(y_true, y_pred, classes: Sequence[Hashable]) -> dict[Hashable, float | None]:

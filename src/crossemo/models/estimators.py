@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -293,7 +293,7 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 generator=torch.Generator(),  # weights are overwritten just below
             )
             network.load_state_dict(dict(tensors), strict=True)
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as error:
             raise BundleError(f"inconsistent {cls.__name__} state: {error}") from error
         network.eval()
         model.network_ = network
@@ -316,9 +316,9 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 def read_state_file(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Weights and metadata of a file written by ``save``; :class:`BundleError` if unreadable."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="pt") as handle:  # one read for header and tensors
             header = handle.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
         metadata = json.loads(header[_METADATA_KEY])
     except (OSError, SafetensorError, KeyError, json.JSONDecodeError) as error:
         raise BundleError(f"cannot read latent model file {path}: {error}") from error
