@@ -72,3 +72,22 @@ def test_run_reports_a_missing_corpus_path(runner, tmp_path):
     result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "train.path" in result.output and "does not exist" in result.output
+
+
+def test_unusable_paths_are_one_clear_error(runner, tmp_path):
+    root = make_corpus("emodb", tmp_path / "emodb", per_class=1)
+    config = tmp_path / "study.toml"
+    config.write_text(f"[train]\ncorpus = 'emodb'\npath = '{root}'\n")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    cases = [
+        (["run", str(tmp_path), "--out", str(tmp_path / "run")], "cannot read config file"),
+        (["run", str(config), "--out", str(blocker / "run")], "cannot create the run directory"),
+        (["synth", "--out", str(blocker / "corpus")], "cannot write the synthetic corpus"),
+        (["demo", "--out", str(blocker)], "cannot write the synthetic corpus"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+    assert blocker.read_text() == "not a folder"

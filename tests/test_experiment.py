@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from crossemo import experiment
 from crossemo.config import parse_config
-from crossemo.errors import ConfigError, CrossemoError
+from crossemo.errors import ConfigError, CorpusLayoutError, CrossemoError
 from crossemo.experiment import CorpusData, build_tasks, run_study
 from tests.fixtures import make_corpus
 
@@ -239,3 +239,20 @@ def test_a_transfer_class_set_trains_its_own_models(corpora):
     for task in three:
         assert set(task.train_labels) == {"sad", "happy", "angry"}
         assert set(task.test_labels) <= {"sad", "happy", "angry"}
+
+
+def test_a_transfer_with_the_wrong_layout_fails_before_any_extraction(tmp_path, monkeypatch):
+    from crossemo import features
+
+    train = make_corpus("ravdess", tmp_path / "ravdess", per_class=1)
+    elsewhere = make_corpus("emodb", tmp_path / "emodb", per_class=1)
+    config = parse_config(
+        {
+            "train": {"corpus": "ravdess", "path": str(train)},
+            "transfer": [{"corpus": "ravdess", "path": str(elsewhere), "name": "other"}],
+            "compute": {"jobs": 1, "cache_dir": str(tmp_path / "cache")},
+        }
+    )
+    monkeypatch.setattr(features, "extract", lambda *args, **kwargs: pytest.fail("extracted before reading all"))
+    with pytest.raises(CorpusLayoutError, match="RAVDESS"):
+        run_study(config, tmp_path / "run", progress=False, report=False)

@@ -282,6 +282,10 @@ def test_missing_results_json_is_a_clear_error(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"results": [{"method": "dae"}]}), encoding="utf-8")
     with pytest.raises(ReportError, match="lacks corpus"):
         write_report(tmp_path)
+    record = {"method": "dae", "corpus": "x", "condition": "within", "classes": "four", "balanced_accuracy": {}}
+    (tmp_path / "results.json").write_text(json.dumps({"results": [record]}), encoding="utf-8")
+    with pytest.raises(ReportError, match="malformed classes"):
+        write_report(tmp_path)
 
 
 def test_run_without_transfer_corpora_renders_and_says_what_it_skipped(tmp_path):

@@ -193,6 +193,8 @@ def load_config(path: str | Path, **overrides: object) -> StudyConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except OSError as error:  # a folder, no permission
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     data = apply_overrides(data, **overrides)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossemo.config import parse_config
+from crossemo.errors import CrossemoError
 from crossemo.experiment import run_study
 
 DEMO_UTTERANCES = 16
@@ -19,8 +20,6 @@ def demo_config(corpus_dir: Path, *, epochs: int = 50, seeds: tuple[int, ...] = 
     """The demo study over the per-language manifests of a synthetic corpus in ``corpus_dir``."""
     manifests = sorted(corpus_dir.glob("*/manifest.csv"))
     if len(manifests) < 2:
-        from crossemo.errors import CrossemoError
-
         raise CrossemoError(f"{corpus_dir} holds fewer than two language manifests: not a synthetic corpus")
     train, *transfers = manifests
     return {

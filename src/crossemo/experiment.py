@@ -32,6 +32,7 @@ from crossemo.config import (
     StudyConfig,
     check_paths,
     config_to_dict,
+    load_config,
 )
 from crossemo.errors import ConfigError, CrossemoError
 from crossemo.fileio import write_atomic_bytes, write_atomic_text, write_parquet_atomic
@@ -106,6 +107,8 @@ def run_study(
 
     Returns the content of ``results.json``.  Refuses to overwrite a finished run
     unless ``force``; an unfinished run in ``out`` resumes from its finished fits.
+    ``report`` also writes ``report.html`` and ``figures/``; ``progress`` shows
+    progress bars (``None``: when stderr is a terminal).
     """
     out = Path(out)
     check_paths(config)
@@ -149,31 +152,44 @@ def run_study_file(
     ``jobs`` and ``scheduler`` override ``[compute]``: local worker processes, or
     the address of the Dask scheduler that runs extraction and fits.
     """
-    from crossemo.config import load_config
-
     config = load_config(config_path, epochs=epochs, methods=methods, seeds=seeds, jobs=jobs, scheduler=scheduler)
     return run_study(config, out, force=force, progress=progress)
 
 
 def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[str, CorpusData]:
     """Read, extract (through the cache) and clean every corpus of ``config``."""
+    from crossemo.corpora import read_corpus
+
+    entries = [config.train, *config.transfer]
+    # Read every corpus before extracting any: a wrong layout is reported at once, not after
+    # minutes of feature extraction of the corpora before it.
+    tables = [read_corpus(entry.corpus, entry.path) for entry in entries]
     corpora = {
-        entry.display_name: load_corpus(entry, config, progress=progress)
-        for entry in [config.train, *config.transfer]
+        entry.display_name: load_corpus(entry, config, table=table, progress=progress)
+        for entry, table in zip(entries, tables)
     }
     check_training_classes(config, corpora[config.train.display_name])
     return corpora
 
 
-def load_corpus(entry: CorpusEntry, config: StudyConfig, *, progress: bool | None = None) -> CorpusData:
-    """One corpus of a study: read, extract through the cache, drop outliers (SPEC section 3)."""
+def load_corpus(
+    entry: CorpusEntry,
+    config: StudyConfig,
+    *,
+    table: pd.DataFrame | None = None,
+    progress: bool | None = None,
+) -> CorpusData:
+    """One corpus of a study: read, extract through the cache, drop outliers (SPEC section 3).
+
+    ``table`` is the corpus as :func:`~crossemo.corpora.read_corpus` returns it; read here when not given.
+    """
     from crossemo.corpora import read_corpus
     from crossemo.features import extract, feature_names
     from crossemo.preprocessing import outlier_mask
 
     names = feature_names()
     extracted = extract(
-        read_corpus(entry.corpus, entry.path),
+        read_corpus(entry.corpus, entry.path) if table is None else table,
         cache_dir=config.compute.cache_dir,
         jobs=config.compute.jobs,
         scheduler=config.compute.scheduler,
@@ -313,6 +329,7 @@ def _evaluate(task: FitTask, embed) -> dict:
     from sklearn.svm import SVC
 
     from crossemo.evaluation.consistency import log_bhattacharyya
+    from crossemo.evaluation.metrics import balanced_accuracy
 
     has_latent = task.method != "svc_features"
     train_latent = embed(task.train_features)
@@ -326,12 +343,14 @@ def _evaluate(task: FitTask, embed) -> dict:
     sets += [(t.condition, t.name, t.features, t.labels, t.paths) for t in task.transfers]
     for condition, corpus, features, labels, paths in sets:
         latent = embed(features)
+        predicted = classifier.predict(latent)
         evaluations.append(
             {
                 "condition": condition,
                 "corpus": corpus,
                 "true": labels.tolist(),
-                "predicted": classifier.predict(latent).tolist(),
+                "predicted": predicted.tolist(),
+                "balanced_accuracy": balanced_accuracy(labels, predicted),
                 "paths": paths.tolist(),
                 "latent": latent.astype(np.float32) if has_latent else None,
                 "log_bhattacharyya": (
@@ -522,7 +541,10 @@ def _prepare_run_dir(out: Path, *, force: bool) -> None:
         shutil.rmtree(out / TASKS_DIR, ignore_errors=True)
     elif out.exists() and not out.is_dir():
         raise CrossemoError(f"{out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CrossemoError(f"cannot create the run directory {out} ({error.strerror}: {error.filename})") from None
 
 
 # --------------------------------------------------------------------------- assembling results
@@ -530,12 +552,7 @@ def _prepare_run_dir(out: Path, *, force: bool) -> None:
 
 def assemble_results(config, corpora, tasks, outcomes, timings) -> dict:
     """Aggregate per-fold outcomes into ``results.json``'s content."""
-    from crossemo.evaluation.metrics import (
-        balanced_accuracy,
-        confusion,
-        mean_ci95,
-        per_class_recall,
-    )
+    from crossemo.evaluation.metrics import confusion, mean_ci95, per_class_recall
 
     groups: dict[tuple, list[dict]] = {}
     for task in tasks:
@@ -548,7 +565,7 @@ def assemble_results(config, corpora, tasks, outcomes, timings) -> dict:
     order = {name: position for position, name in enumerate([*METHODS, *BASELINES])}
     records = []
     for (method, corpus, condition, classes), items in sorted(
-        groups.items(), key=lambda item: (len(item[0][3]) * -1, order[item[0][0]], item[0][1], item[0][2])
+        groups.items(), key=lambda item: (-len(item[0][3]), order[item[0][0]], item[0][1], item[0][2])
     ):
         folds, log_bds = [], []
         recalls: dict[str, list[float]] = {label: [] for label in classes}
@@ -557,7 +574,7 @@ def assemble_results(config, corpora, tasks, outcomes, timings) -> dict:
         for evaluation in items:
             true, predicted = evaluation["true"], evaluation["predicted"]
             present.update(true)
-            folds.append(balanced_accuracy(true, predicted))
+            folds.append(evaluation["balanced_accuracy"])
             for label, value in per_class_recall(true, predicted, classes).items():
                 if value is not None:
                     recalls[label].append(value)
@@ -638,8 +655,6 @@ def package_versions() -> dict[str, str]:
 
 def _write_outputs(out: Path, config: StudyConfig, results: dict, tasks, outcomes) -> None:
     rows, latent_frames = [], []
-    from crossemo.evaluation.metrics import balanced_accuracy
-
     for task in tasks:
         outcome = outcomes[task.key]
         if outcome["train_latent"] is not None:
@@ -658,7 +673,7 @@ def _write_outputs(out: Path, config: StudyConfig, results: dict, tasks, outcome
                     "fold": task.fold,
                     "seed": task.seed,
                     "n": len(evaluation["true"]),
-                    "balanced_accuracy": balanced_accuracy(evaluation["true"], evaluation["predicted"]),
+                    "balanced_accuracy": evaluation["balanced_accuracy"],
                     "log_bhattacharyya": evaluation["log_bhattacharyya"],
                 }
             )
@@ -672,7 +687,7 @@ def _write_outputs(out: Path, config: StudyConfig, results: dict, tasks, outcome
     if latent_frames:
         latents = pd.concat(latent_frames, ignore_index=True)
         write_parquet_atomic(latents, out / LATENTS_FILE)
-    write_atomic_text(out / CONFIG_FILE, json.dumps(config_to_dict(config), indent=2))
+    write_atomic_text(out / CONFIG_FILE, json.dumps(results["config"], indent=2))
     write_atomic_text(out / RESULTS_FILE, json.dumps(results, indent=2, default=_json_default))
 
 
@@ -685,9 +700,9 @@ def _latent_frame(task, corpus, condition, latent, labels, predicted, paths) -> 
             "seed": task.seed,
             "corpus": corpus,
             "condition": condition,
-            "path": paths if paths is not None else None,
+            "path": paths,
             "label": pd.Series(labels, dtype=object).astype(str),
-            "predicted": predicted if predicted is not None else None,
+            "predicted": predicted,
         }
     )
     for dimension in range(latent.shape[1]):

@@ -425,7 +425,12 @@ def synthesize(
             f"{out} is not empty and holds no synthetic corpus ({PARAMETERS_NAME} missing): "
             "choose a new or empty folder"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file where a folder should be, no permission
+        raise ConfigError(
+            f"cannot write the synthetic corpus to {out} ({error.strerror}: {error.filename})"
+        ) from None
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         os.chmod(staging, 0o755)  # mkdtemp's private 0o700 would carry over to the corpus

@@ -268,9 +268,16 @@ def _chance(record: dict) -> float:
 
 
 def _bar_layout(methods: list[str]) -> tuple[float, dict[str, float]]:
+    """Width of one bar and each method's offset from its group's centre."""
     width = 0.8 / max(len(methods), 1)
     offsets = {method: (position - (len(methods) - 1) / 2) * width for position, method in enumerate(methods)}
     return width, offsets
+
+
+def _bar_panel_width(panels: list[tuple[str, list]], methods: list[str]) -> float:
+    """Width (inches) of a bar-chart panel: room for the widest panel's groups of bars."""
+    widest = max(len(groups) for _, groups in panels)
+    return min(max(3.8, 0.6 + widest * (0.3 + 0.2 * len(methods))), 8.0)
 
 
 def balanced_accuracy_figure(run: RunData) -> list[FigureResult]:
@@ -310,9 +317,8 @@ def balanced_accuracy_figure(run: RunData) -> list[FigureResult]:
 
     methods = run.methods
     width, offsets = _bar_layout(methods)
-    widest = max(len(groups) for _, groups in panels)
     columns = 1 if len(panels) == 1 else 2
-    panel_width = min(max(3.8, 0.6 + widest * (0.3 + 0.2 * len(methods))), 8.0)
+    panel_width = _bar_panel_width(panels, methods)
     rows = math.ceil(len(panels) / columns)
     figure = _new_figure(panel_width * columns, 2.9 * rows + 0.6)
     axes = _panel_grid(figure, len(panels), columns)
@@ -382,8 +388,7 @@ def bhattacharyya_figure(run: RunData) -> list[FigureResult]:
         panels.append((condition, groups))
 
     width, offsets = _bar_layout(methods)
-    widest = max(len(groups) for _, groups in panels)
-    panel_width = min(max(3.8, 0.6 + widest * (0.3 + 0.2 * len(methods))), 8.0)
+    panel_width = _bar_panel_width(panels, methods)
     columns = len(panels) if panel_width * len(panels) <= 12 else 1
     rows = math.ceil(len(panels) / columns)
     figure = _new_figure(panel_width * columns, 2.9 * rows + 0.5)
@@ -622,7 +627,7 @@ def confusion_figures(run: RunData) -> list[FigureResult]:
 
 
 def _draw_confusion(ax, record: dict):
-    labels = [label for label in record.get("class_names") or sorted(record["confusion"], key=emotion_rank)]
+    labels = list(record.get("class_names") or sorted(record["confusion"], key=emotion_rank))
     counts = np.array([[float((record["confusion"].get(t) or {}).get(p) or 0) for p in labels] for t in labels])
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -122,7 +122,7 @@ def _summary_section(run: RunData) -> str:
     conditions = protocol.get("conditions") or []
     fraction = protocol.get("target_fraction")
     items = [
-        ("Training corpus", f"{train_label(run)}"),
+        ("Training corpus", train_label(run)),
         ("Transfer corpora", ", ".join(transfers) if transfers else "none (within-corpus evaluation only)"),
         ("Methods", ", ".join(methods)),
         ("Classes", _class_sets(run)),
@@ -271,7 +271,7 @@ def _table1_section(run: RunData) -> str:
 
 
 def _results_section(run: RunData) -> str:
-    records = sorted(run.results, key=lambda r: (-int(r["classes"]), _corpus_position(run, r["corpus"]),
+    records = sorted(run.results, key=lambda r: (-int(r["classes"]), run.corpus_position(r["corpus"]),
                                                  condition_rank(r["condition"]), method_rank(r["method"])))
     best = _best_per_group(records)
     rows = []
@@ -307,11 +307,6 @@ def _results_section(run: RunData) -> str:
         "between the training and the transfer corpus' latent (lower is more similar).</p>"
         f"<div class='scroll'><table id='table-results'>{header}{''.join(rows)}</table></div>"
     )
-
-
-def _corpus_position(run: RunData, corpus: str) -> int:
-    corpora = [run.train_corpus, *run.transfer_corpora]
-    return corpora.index(corpus) if corpus in corpora else len(corpora)
 
 
 def _best_per_group(records: list[dict]) -> set[int]:

@@ -93,16 +93,18 @@ class RunData:
 
     def record_rank(self, record: dict) -> tuple:
         """Sort key: class-set size (largest first), method, corpus (training first), condition."""
-        corpora = [self.train_corpus, *self.transfer_corpora]
-        corpus = record["corpus"]
-        position = corpora.index(corpus) if corpus in corpora else len(corpora)
         return (
             -int(record["classes"]),
             method_rank(record["method"]),
-            position,
-            corpus,
+            self.corpus_position(record["corpus"]),
+            record["corpus"],
             condition_rank(record["condition"]),
         )
+
+    def corpus_position(self, corpus: str) -> int:
+        """Place of ``corpus`` in display order: training corpus, transfers, then unknown ones."""
+        corpora = [self.train_corpus, *self.transfer_corpora]
+        return corpora.index(corpus) if corpus in corpora else len(corpora)
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -183,12 +185,14 @@ def parse_history_key(key: str) -> dict | None:
 def _check_results(content: object, path: Path) -> None:
     if not isinstance(content, dict) or not isinstance(content.get("results"), list):
         raise ReportError(f"{path} has no list of results under the key 'results'")
-    required = ("method", "corpus", "condition", "classes", "balanced_accuracy")
+    required = {"method": str, "corpus": str, "condition": str, "classes": int, "balanced_accuracy": dict}
     for position, record in enumerate(content["results"]):
         if not isinstance(record, dict):
             raise ReportError(f"{path}: result {position} is not an object")
         missing = [key for key in required if key not in record]
         if missing:
             raise ReportError(f"{path}: result {position} lacks {', '.join(missing)}")
-        if not isinstance(record["balanced_accuracy"], dict):
-            raise ReportError(f"{path}: result {position} has a malformed balanced_accuracy")
+        malformed = [key for key, kind in required.items()
+                     if not isinstance(record[key], kind) or isinstance(record[key], bool)]
+        if malformed:
+            raise ReportError(f"{path}: result {position} has a malformed {', '.join(malformed)}")
