@@ -109,3 +109,17 @@ def test_shipped_configs_are_valid(name):
     config = load_config(REPO / "configs" / name)
     assert config.model.methods == ["dae", "vae", "vae_annealing", "vae_ss"]
     assert config.transfer
+
+
+def test_per_method_options_reach_the_model_and_are_checked(tmp_path):
+    from crossemo.experiment import model_params
+
+    text = MINIMAL + "[model.options.dae]\nnoise_sigma = 0.5\n[model.options.vae_ss]\ngamma = 0.1\n"
+    config = load_config(_write(tmp_path, text))
+    assert model_params(config, "dae", 0)["noise_sigma"] == 0.5
+    assert model_params(config, "vae_ss", 0)["gamma"] == 0.1
+    assert "gamma" not in model_params(config, "vae", 0)
+
+    bad = MINIMAL + "[model.options.vae]\ngamma = 0.1\n"
+    with pytest.raises(ConfigError, match="vae has no option gamma"):
+        load_config(_write(tmp_path, bad))

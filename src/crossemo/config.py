@@ -110,6 +110,28 @@ class ModelSettings(_Strict):
     epochs: int = Field(default=50, ge=1)
     batch_size: int = Field(default=64, ge=1)
     learning_rate: float = Field(default=1e-3, gt=0.0)
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="Where to train; bit-for-bit reproducibility holds on the CPU."
+    )
+    options: dict[Literal["dae", "vae", "vae_annealing", "vae_ss"], dict[str, bool | int | float | str]] = Field(
+        default_factory=dict,
+        description="Further keywords per method, e.g. [model.options.dae] noise_sigma = 0.5.",
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, options: dict[str, dict]) -> dict[str, dict]:
+        from crossemo.models import MODELS
+
+        shared = {"latent_dim", "epochs", "batch_size", "learning_rate", "seed", "device"}
+        for method, keywords in options.items():
+            accepted = set(MODELS[method]().get_params()) - shared
+            unknown = sorted(set(keywords) - accepted)
+            if unknown:
+                raise ValueError(
+                    f"{method} has no option {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}"
+                )
+        return options
 
     @field_validator("methods")
     @classmethod

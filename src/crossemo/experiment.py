@@ -410,6 +410,8 @@ def model_params(config: StudyConfig, method: str, seed: int) -> dict:
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,
         "seed": seed,
+        "device": settings.device,
+        **settings.options.get(method, {}),
     }
 
 

@@ -315,3 +315,17 @@ def test_auto_device_trains() -> None:
 def test_cuda_without_cuda_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="CUDA is not available"):
         DAE(**FAST, device="cuda").fit(_data()[0])
+
+
+def test_a_state_trained_for_a_gpu_loads_on_the_cpu() -> None:
+    from crossemo.models import DAE
+
+    features = np.random.default_rng(0).normal(size=(40, 6))
+    model = DAE(epochs=1, seed=0).fit(features)
+    tensors, metadata = model.to_state()
+    metadata["params"]["device"] = "cuda"  # as a bundle trained on a GPU records it
+
+    loaded = DAE.from_state(tensors, metadata)
+
+    assert loaded.device == "cpu"
+    assert np.array_equal(loaded.transform(features), model.transform(features))

@@ -277,6 +277,8 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 name: tuple(value) if isinstance(value, list) else value
                 for name, value in metadata["params"].items()
             }
+            # The weights are loaded on the CPU, wherever the model was trained.
+            params["device"] = "cpu"
             model = cls(**params)
             model._check_params()
             model.n_features_in_ = int(metadata["n_features_in_"])
