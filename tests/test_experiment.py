@@ -256,3 +256,22 @@ def test_a_transfer_with_the_wrong_layout_fails_before_any_extraction(tmp_path, 
     monkeypatch.setattr(features, "extract", lambda *args, **kwargs: pytest.fail("extracted before reading all"))
     with pytest.raises(CorpusLayoutError, match="RAVDESS"):
         run_study(config, tmp_path / "run", progress=False, report=False)
+
+
+def test_unlabelled_utterances_join_training_without_held_out_speakers(corpora):
+    corpora["ravdess"] = _corpus("ravdess", speakers=6, per_speaker=10, seed=1, labels=(*LABELS, None))
+    table = corpora["ravdess"].table
+    speaker_of = dict(zip(table["path"], table["speaker"]))
+    unlabelled_speakers = table.loc[table["label"].isna(), "speaker"]
+
+    dropped = build_tasks(_config(), corpora)
+    used = build_tasks(_config(unlabelled="use"), corpora)
+
+    assert all(task.unlabelled_features is None for task in dropped)
+    for task in used:
+        held_out = {speaker_of[path] for path in task.test_paths}
+        expected = int((~unlabelled_speakers.isin(held_out)).sum())
+        assert len(task.unlabelled_features) == expected > 0
+        assert set(task.train_labels) <= set(LABELS)  # the SVC still sees labelled utterances only
+    outcome = experiment.fit_and_evaluate(next(task for task in used if task.method == "dae"))
+    assert len(outcome["train_latent"]) == len(used[0].train_labels)

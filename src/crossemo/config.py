@@ -81,6 +81,14 @@ class Protocol(_Strict):
     outlier_z: float = Field(default=10.0, gt=0.0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     baselines: list[Literal["svc_features", "pca"]] = Field(default_factory=lambda: list(BASELINES))
+    unlabelled: Literal["drop", "use"] = Field(
+        default="drop",
+        description=(
+            "'use': the training corpus' utterances outside the class set (other emotions, no label) "
+            "join the latent models' training as unlabelled samples, never sharing a speaker with the "
+            "held-out fold; the SVC still sees labelled ones only. 'drop' as in the paper."
+        ),
+    )
     scale_latent: bool = Field(
         default=False,
         description=(

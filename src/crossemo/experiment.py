@@ -89,6 +89,7 @@ class FitTask:
     test_labels: np.ndarray
     test_paths: np.ndarray
     transfers: tuple[TransferSet, ...] = field(default=())
+    unlabelled_features: np.ndarray | None = None  # extra training input without labels (protocol.unlabelled)
     scale_latent: bool = False
 
 
@@ -225,6 +226,7 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
         features = train.features[rows]
         labels = table["label"].to_numpy(dtype=object)
         paths = table["path"].to_numpy(dtype=object)
+        extra = _unlabelled_rows(config, train, classes)
         transfers = [
             corpora[entry.display_name]
             for entry in config.transfer
@@ -248,6 +250,14 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                             transfer_sets.append(adapted[data.name])
                 train_features = scaler.transform(features[train_idx])
                 test_features = scaler.transform(features[test_idx])
+                unlabelled = None
+                if extra.size:
+                    extra_rows = extra
+                    if config.protocol.split == "speaker":
+                        # Speaker independence holds for them too: none of the held-out speakers.
+                        held_out = set(table["speaker"].iloc[test_idx])
+                        extra_rows = extra[~train.table["speaker"].iloc[extra].isin(held_out).to_numpy()]
+                    unlabelled = scaler.transform(train.features[extra_rows])
                 for method in methods:
                     tasks.append(
                         FitTask(
@@ -264,10 +274,18 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                             test_labels=labels[test_idx],
                             test_paths=paths[test_idx],
                             transfers=tuple(transfer_sets),
+                            unlabelled_features=unlabelled,
                             scale_latent=config.protocol.scale_latent,
                         )
                     )
     return tasks
+
+
+def _unlabelled_rows(config: StudyConfig, train: CorpusData, classes: tuple[str, ...]) -> np.ndarray:
+    """Training-corpus rows outside ``classes`` that protocol.unlabelled = "use" adds as unlabelled input."""
+    if config.protocol.unlabelled != "use":
+        return np.empty(0, dtype=int)
+    return np.flatnonzero(~train.table["label"].isin(classes).to_numpy())
 
 
 def _class_rows(data: CorpusData, classes: tuple[str, ...]) -> np.ndarray:
@@ -386,16 +404,19 @@ def _fit_embedding(task: FitTask):
     """Fit the task's method; return (embed function, training history)."""
     if task.method == "svc_features":
         return (lambda features: features), []
+    features, labels = task.train_features, task.train_labels
+    if task.unlabelled_features is not None and len(task.unlabelled_features):
+        features = np.vstack([features, task.unlabelled_features])
+        labels = np.concatenate([labels, np.full(len(task.unlabelled_features), None, dtype=object)])
     if task.method == "pca":
         from sklearn.decomposition import PCA
 
-        pca = PCA(n_components=task.params["latent_dim"], random_state=task.seed).fit(task.train_features)
+        pca = PCA(n_components=task.params["latent_dim"], random_state=task.seed).fit(features)
         return pca.transform, []
     from crossemo.models import MODELS
 
     model = MODELS[task.method](**task.params)
-    labels = task.train_labels if task.method == "vae_ss" else None
-    model.fit(task.train_features, labels)
+    model.fit(features, labels if task.method == "vae_ss" else None)
     return model.transform, list(getattr(model, "history_", []))
 
 
