@@ -437,7 +437,8 @@ def test_no_temporary_files_are_left_behind(tmp_path: Path) -> None:
 # --- parallel -------------------------------------------------------------------
 
 
-def test_two_workers_give_the_same_result_as_one(tmp_path: Path) -> None:
+def test_two_workers_give_the_same_result_as_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(features, "POOL_MIN_FILES", 0)  # a pool even for a handful of files
     table = make_corpus(tmp_path / "corpus", 6, seconds=0.3)
 
     serial = extract(table, cache_dir=tmp_path / "serial", jobs=1, progress=False)
@@ -499,3 +500,19 @@ def test_extract_corpus_with_an_unwritable_output_is_a_clear_error(tmp_path: Pat
 
     with pytest.raises(FeatureError, match="cannot write .*taken"):
         extract_corpus("manifest", root, tmp_path / "taken" / "x.parquet", jobs=1, cache_dir=tmp_path / "cache")
+
+
+def test_a_handful_of_files_runs_in_this_process(tmp_path: Path, monkeypatch) -> None:
+    table = make_corpus(tmp_path / "corpus", 3, seconds=0.3)
+    real_map = features.map_tasks
+    jobs_asked = []
+
+    def recording_map(fn, items, **options):
+        jobs_asked.append(options["jobs"])
+        return real_map(fn, items, **options)
+
+    monkeypatch.setattr(features, "map_tasks", recording_map)
+    result = extract(table, cache_dir=tmp_path / "cache", jobs=2, progress=False)
+
+    assert jobs_asked == [1]  # no worker processes for three files
+    assert result.attrs["computed"] == 3

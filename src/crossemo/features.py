@@ -53,6 +53,9 @@ MAX_BATCH = 16
 TASKS_PER_WORKER = 8
 """Batches are sized so that each worker gets about this many, which keeps the tail short."""
 
+POOL_MIN_FILES = 24
+"""Fewer files to compute than this run in this process: starting workers (about 1 s each) costs more."""
+
 MAX_SHARDS = 16
 """A cache folder holding more shards than this is merged into one after a run."""
 
@@ -298,6 +301,8 @@ def _compute_missing(
     Returns the features (index sha256) and the reason per sha256 that failed.
     """
     names = feature_names(feature_set)
+    if scheduler is None and len(todo) < POOL_MIN_FILES:
+        jobs = 1  # starting workers would cost more than the work
     largest_first = sorted(todo, key=lambda digest: -sizes[todo[digest]])  # so the last tasks are short
     batches = _batches([(digest, todo[digest]) for digest in largest_first], scheduler=scheduler, jobs=jobs)
     frames: list[pd.DataFrame] = [_empty_features(names)]
