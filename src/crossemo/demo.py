@@ -34,12 +34,26 @@ def demo_config(corpus_dir: Path, *, epochs: int = 50, seeds: tuple[int, ...] = 
     }
 
 
-def run_demo(out: str | Path, *, force: bool = False, seed: int = 0, progress: bool | None = None) -> dict:
-    """Synthesize the corpus into ``out/corpus`` (once), run the study into ``out``, write the report."""
+def run_demo(
+    out: str | Path,
+    *,
+    force: bool = False,
+    seed: int = 0,
+    progress: bool | None = None,
+    utterances: int = DEMO_UTTERANCES,
+    epochs: int = 50,
+    cache_dir: str | Path | None = None,
+) -> dict:
+    """Synthesize the corpus into ``out/corpus`` (once), run the study into ``out``, write the report.
+
+    ``utterances`` (per emotion and speaker) and ``epochs`` shrink the demo, e.g. for a smoke test.
+    """
     from crossemo.synth import synthesize
 
     out = Path(out)
     corpus_dir = out / "corpus"
-    synthesize(corpus_dir, seed=seed, utterances_per_emotion_per_speaker=DEMO_UTTERANCES)
-    config = parse_config(demo_config(corpus_dir))
-    return run_study(config, out, force=force, progress=progress)
+    synthesize(corpus_dir, seed=seed, utterances_per_emotion_per_speaker=utterances)
+    study = demo_config(corpus_dir, epochs=epochs)
+    if cache_dir is not None:
+        study["compute"] = {"cache_dir": str(cache_dir)}
+    return run_study(parse_config(study), out, force=force, progress=progress)
