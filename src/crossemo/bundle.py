@@ -82,7 +82,6 @@ BUNDLE_FILES: tuple[str, ...] = (
 
 PCA_METHOD = "pca"
 PCA_FORMAT = "crossemo.pca"
-_SAFETENSORS_METADATA_KEY = "crossemo"
 
 AUDIO_FORMATS: Mapping[str, str] = MappingProxyType(
     {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".mp3": "MP3"}
@@ -549,7 +548,9 @@ def _save_encoder(model: Any, path: Path, *, method: str) -> None:
         "params": {"n_components": int(model.n_components_), "whiten": bool(model.whiten)},
         "n_features_in_": int(model.n_features_in_),
     }
-    save_file(tensors, str(path), metadata={_SAFETENSORS_METADATA_KEY: json.dumps(metadata)})
+    from crossemo.models.estimators import STATE_METADATA_KEY
+
+    save_file(tensors, str(path), metadata={STATE_METADATA_KEY: json.dumps(metadata)})
 
 
 # --------------------------------------------------------------------------- hashing
@@ -1075,16 +1076,10 @@ def _check_state(
 
 
 def _read_numpy_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from safetensors import SafetensorError, safe_open
+    from crossemo.models.estimators import read_state_file
 
-    try:
-        with safe_open(str(path), framework="np") as handle:  # one read for header and tensors
-            header = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        metadata = json.loads(header[_SAFETENSORS_METADATA_KEY])
-    except (OSError, SafetensorError, KeyError, json.JSONDecodeError) as error:
-        raise BundleError(f"cannot read {path}: {error}") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != PCA_FORMAT:
+    tensors, metadata = read_state_file(path, framework="np")
+    if metadata.get("format") != PCA_FORMAT:
         raise BundleError(f"{path}: not a {PCA_FORMAT} state")
     return tensors, metadata
 

@@ -42,7 +42,7 @@ from crossemo.models.training import (
 
 STATE_FORMAT = "crossemo.latent-model"
 STATE_VERSION = 1
-_METADATA_KEY = "crossemo"
+STATE_METADATA_KEY = "crossemo"
 
 
 class ModelInputError(CrossemoError, ValueError):
@@ -305,7 +305,7 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write weights and metadata to one safetensors file, atomically; return its path."""
         tensors, metadata = self.to_state()
-        header = {_METADATA_KEY: json.dumps(metadata)}
+        header = {STATE_METADATA_KEY: json.dumps(metadata)}
         return write_atomic(path, lambda temporary: save_file(tensors, temporary, metadata=header))
 
     @classmethod
@@ -315,17 +315,20 @@ class _LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return cls.from_state(tensors, metadata)
 
 
-def read_state_file(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Weights and metadata of a file written by ``save``; :class:`BundleError` if unreadable."""
+def read_state_file(path: str | os.PathLike[str], *, framework: str = "pt") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tensors and JSON metadata of a safetensors file crossemo wrote; :class:`BundleError` if unreadable.
+
+    ``framework`` is safetensors' own: ``"pt"`` gives torch tensors, ``"np"`` numpy arrays.
+    """
     try:
-        with safe_open(str(path), framework="pt") as handle:  # one read for header and tensors
+        with safe_open(str(path), framework=framework) as handle:  # one read for header and tensors
             header = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        metadata = json.loads(header[_METADATA_KEY])
+        metadata = json.loads(header[STATE_METADATA_KEY])
     except (OSError, SafetensorError, KeyError, json.JSONDecodeError) as error:
-        raise BundleError(f"cannot read latent model file {path}: {error}") from error
+        raise BundleError(f"cannot read model file {path}: {error}") from error
     if not isinstance(metadata, dict):
-        raise BundleError(f"cannot read latent model file {path}: metadata is not an object")
+        raise BundleError(f"cannot read model file {path}: metadata is not an object")
     return tensors, metadata
 
 
