@@ -1,36 +1,58 @@
-"""The four latent models of crossemo (SPEC §2) as scikit-learn transformers.
+"""Latent models and baselines as scikit-learn transformers, and the method registry.
 
-``MODELS`` maps the names used in configurations to the estimator classes:
-``dae`` (denoising autoencoder), ``vae`` (VAE-vanilla), ``vae_annealing`` (cyclical KL
-annealing) and ``vae_ss`` (semi-supervised, with the cluster loss).
+``MODELS`` maps the four latent models' names to their classes: ``dae`` (denoising
+autoencoder), ``vae`` (VAE-vanilla), ``vae_annealing`` (cyclical KL annealing) and
+``vae_ss`` (semi-supervised, with the cluster loss).  :data:`METHODS` is the registry
+of every method a study or bundle can use, baselines included (see
+:mod:`crossemo.models.registry`).
 """
 
 from __future__ import annotations
 
+from crossemo.models.base import LatentModel, ModelInputError
+from crossemo.models.baselines import FeatureIdentity, PCAEncoder
 from crossemo.models.estimators import (
     DAE,
     MODELS,
     VAE,
-    ModelInputError,
     VAEAnnealing,
     VAESemiSupervised,
     load_model_file,
     model_from_state,
 )
 from crossemo.models.losses import cluster_loss, kl_divergence, reconstruction_loss
+from crossemo.models.registry import (
+    METHODS,
+    Method,
+    baseline_names,
+    estimator_from_state,
+    get_method,
+    model_names,
+)
 from crossemo.models.schedules import beta_schedule
+from crossemo.models.state import read_state_file
 
 __all__ = [
     "DAE",
+    "METHODS",
     "MODELS",
     "VAE",
+    "FeatureIdentity",
+    "LatentModel",
+    "Method",
     "ModelInputError",
+    "PCAEncoder",
     "VAEAnnealing",
     "VAESemiSupervised",
+    "baseline_names",
     "beta_schedule",
     "cluster_loss",
+    "estimator_from_state",
+    "get_method",
     "kl_divergence",
     "load_model_file",
     "model_from_state",
+    "model_names",
+    "read_state_file",
     "reconstruction_loss",
 ]

@@ -69,6 +69,33 @@ class LatentAutoencoder(nn.Module):
             self.output_layer = nn.Linear(hidden[0] if hidden else latent_dim, n_features)
         self.reset_parameters(generator=generator)
 
+    @staticmethod
+    def state_shapes(
+        n_features: int, latent_dim: int, *, hidden: Sequence[int] = (40, 20, 10), variational: bool = False
+    ) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the ``state_dict`` of a network built with these arguments.
+
+        >>> LatentAutoencoder.state_shapes(88, 2, hidden=(40,))["encoder_body.0.weight"]
+        (40, 88)
+        """
+        shapes: dict[str, tuple[int, ...]] = {}
+
+        def linear(prefix: str, width_in: int, width_out: int) -> None:
+            shapes[f"{prefix}.weight"] = (width_out, width_in)
+            shapes[f"{prefix}.bias"] = (width_out,)
+
+        encoder = (n_features, *hidden)
+        for position, (width_in, width_out) in enumerate(zip(encoder[:-1], encoder[1:])):
+            linear(f"encoder_body.{2 * position}", width_in, width_out)  # ReLUs sit at the odd indices
+        last = encoder[-1]
+        for head in ("mu_head", "logvar_head") if variational else ("latent_head",):
+            linear(head, last, latent_dim)
+        decoder = (latent_dim, *reversed(tuple(hidden)))
+        for position, (width_in, width_out) in enumerate(zip(decoder[:-1], decoder[1:])):
+            linear(f"decoder_body.{2 * position}", width_in, width_out)
+        linear("output_layer", decoder[-1], n_features)
+        return shapes
+
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
         """Re-draw every weight with torch's default ``nn.Linear`` scheme from ``generator``."""
         for module in self.modules():

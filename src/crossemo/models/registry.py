@@ -1,0 +1,133 @@
+"""The method registry: every way of turning standardized features into what the SVC sees.
+
+A :class:`Method` declares its name, display label and colour, the estimator class
+that implements it, and what it needs: labels, rows without a label, data of the
+target corpus, whether it has a latent whose consistency is measured.  Config
+validation, the study, bundles, the report and the CLI all read :data:`METHODS`;
+none of them names a method.
+
+Adding a method is one module (an estimator with ``fit``/``transform`` and the state
+protocol of :mod:`crossemo.models.state`) plus one entry in :data:`METHODS`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from crossemo.errors import BundleError, ConfigError
+from crossemo.models.baselines import FeatureIdentity, PCAEncoder
+from crossemo.models.estimators import DAE, VAE, VAEAnnealing, VAESemiSupervised
+
+SHARED_SETTINGS: tuple[str, ...] = ("latent_dim", "hidden", "epochs", "batch_size", "learning_rate", "device")
+"""Study-wide model settings (``[model]``) handed to every estimator that takes them."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered method.
+
+    ``estimator`` is the class; :meth:`build` makes it from the study's model settings.
+    ``uses_labels``: ``fit(X, y)`` learns from the labels (rows without one may be
+    mixed in).  ``uses_unlabelled``: rows without a label (protocol.unlabelled = "use")
+    join its training.  ``uses_target``: ``fit`` takes unlabelled rows of the target
+    corpus as ``target=``.  ``has_latent``: ``transform`` gives a latent whose
+    consistency across corpora is measured and plotted.  ``baseline``: a reference the
+    protocol adds (``protocol.baselines``) rather than a model chosen in ``model.methods``.
+    """
+
+    name: str
+    label: str
+    colour: str
+    estimator: type
+    uses_labels: bool = False
+    uses_unlabelled: bool = True
+    uses_target: bool = False
+    has_latent: bool = True
+    baseline: bool = False
+    description: str = ""
+
+    def accepted_options(self) -> tuple[str, ...]:
+        """Constructor keywords a config may set in ``[model.options.<name>]``."""
+        return tuple(name for name in _keywords(self.estimator) if name not in (*SHARED_SETTINGS, "seed"))
+
+    def params(self, settings: Mapping[str, Any], *, seed: int, options: Mapping[str, Any] | None = None) -> dict:
+        """Constructor keywords from the shared ``settings``, the ``seed`` and per-method ``options``."""
+        accepted = _keywords(self.estimator)
+        params = {name: value for name, value in settings.items() if name in accepted and name in SHARED_SETTINGS}
+        if "hidden" in params:
+            params["hidden"] = tuple(params["hidden"])
+        if "seed" in accepted:
+            params["seed"] = seed
+        unknown = sorted(set(options or {}) - set(self.accepted_options()))
+        if unknown:
+            raise ConfigError(
+                f"{self.name} has no option {', '.join(unknown)}; it takes {', '.join(self.accepted_options()) or 'none'}"
+            )
+        return {**params, **(options or {})}
+
+    def build(self, params: Mapping[str, Any]) -> Any:
+        """An unfitted estimator with constructor keywords ``params`` (see :meth:`params`)."""
+        return self.estimator(**params)
+
+
+def _keywords(cls: type) -> tuple[str, ...]:
+    signature = inspect.signature(cls.__init__)
+    return tuple(name for name in signature.parameters if name != "self")
+
+
+# Read-only: a registry, not module-level mutable state.  Order is display order.
+METHODS: Mapping[str, Method] = MappingProxyType(
+    {
+        method.name: method
+        for method in (
+            Method("dae", "DAE", "#0072B2", DAE, description="denoising autoencoder"),
+            Method("vae", "VAE", "#E69F00", VAE, description="variational autoencoder"),
+            Method("vae_annealing", "VAE-annealing", "#009E73", VAEAnnealing,
+                   description="VAE with cyclical KL annealing"),
+            Method("vae_ss", "VAE-ss", "#D55E00", VAESemiSupervised, uses_labels=True,
+                   description="semi-supervised VAE with a cluster loss"),
+            Method("pca", "PCA 2-D", "#CC79A7", PCAEncoder, baseline=True,
+                   description="principal components of the features"),
+            Method("svc_features", "SVC 88 features", "#555555", FeatureIdentity, has_latent=False, baseline=True,
+                   uses_unlabelled=False, description="linear SVC on every feature"),
+        )
+    }
+)
+"""Every method, by name, in display order."""
+
+
+def registry() -> Mapping[str, Method]:
+    """The registry in force (read at call time, so a test may substitute an extended one)."""
+    return METHODS
+
+
+def get_method(name: str | Method) -> Method:
+    """The method called ``name`` (a :class:`Method` is returned as is); :class:`ConfigError` if unknown."""
+    if isinstance(name, Method):
+        return name
+    methods = registry()
+    if name not in methods:
+        raise ConfigError(f"unknown method {name!r}; known: {', '.join(methods)}")
+    return methods[name]
+
+
+def model_names() -> tuple[str, ...]:
+    """Methods a config chooses in ``model.methods`` (not baselines), in display order."""
+    return tuple(name for name, method in registry().items() if not method.baseline)
+
+
+def baseline_names() -> tuple[str, ...]:
+    """Methods the protocol adds as references (``protocol.baselines``), in display order."""
+    return tuple(name for name, method in registry().items() if method.baseline)
+
+
+def estimator_from_state(tensors: Mapping[str, Any], metadata: Mapping[str, Any]) -> Any:
+    """Rebuild the fitted estimator of whichever method ``metadata["model"]`` names."""
+    name = metadata.get("model")
+    if name not in registry():
+        raise BundleError(f"unknown model {name!r} in a saved state; known: {', '.join(registry())}")
+    return registry()[name].estimator.from_state(tensors, metadata)

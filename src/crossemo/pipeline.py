@@ -1,0 +1,110 @@
+"""The one pipeline every fit runs, in a study's fold and in a bundle alike.
+
+Standardize the features (the training rows' scaler) -> a registered method's
+estimator (the latent model, PCA, or the features themselves) -> optionally
+standardize the latent (``protocol.scale_latent``) -> ``SVC(kernel="linear")``.
+
+Rows without a label may join the estimator's training (``unlabelled=``, as
+``protocol.unlabelled = "use"`` asks) and unlabelled rows of the target corpus go to
+methods that declare ``uses_target``; the scaler and the SVC see labelled training
+rows only.  A transfer condition that brings its own standardization (target
+normalization) passes already standardized rows with ``standardized=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from crossemo.models.registry import Method, get_method
+
+
+class EmotionPipeline(BaseEstimator):
+    """Scaler -> method -> (latent scaler) -> linear SVC, fitted in one call.
+
+    Parameters
+    ----------
+    method:
+        A registered method's name, or a :class:`~crossemo.models.registry.Method`.
+    params:
+        The estimator's constructor keywords (see :meth:`Method.params`).
+    scale_latent:
+        Standardize the latent on the training rows before the SVC (methods with a latent only).
+    """
+
+    def __init__(self, method: str | Method = "dae", params: Mapping[str, Any] | None = None,
+                 scale_latent: bool = False) -> None:
+        self.method = method
+        self.params = params
+        self.scale_latent = scale_latent
+
+    def fit(self, X: Any, y: Any, *, unlabelled: Any = None, target: Any = None) -> Self:
+        """Fit on labelled rows ``X``, ``y``; ``unlabelled`` and ``target`` are raw rows without labels.
+
+        ``unlabelled`` joins the estimator's training when the method ``uses_unlabelled``;
+        ``target`` (rows of the corpus to transfer to) is handed to methods that
+        ``uses_target`` as ``fit(..., target=...)``, standardized with its own statistics.
+        """
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        spec = get_method(self.method)
+        features = np.asarray(X, dtype=np.float64)
+        labels = np.asarray(y, dtype=object)
+        self.scaler_ = StandardScaler().fit(features)
+        scaled = self.scaler_.transform(features)
+        model_input, model_labels = scaled, labels
+        if unlabelled is not None and len(unlabelled) and spec.uses_unlabelled:
+            extra = self.scaler_.transform(np.asarray(unlabelled, dtype=np.float64))
+            model_input = np.vstack([scaled, extra])
+            model_labels = np.concatenate([labels, np.full(len(extra), None, dtype=object)])
+        fit_options: dict[str, Any] = {}
+        if spec.uses_target and target is not None:
+            target = np.asarray(target, dtype=np.float64)
+            fit_options["target"] = StandardScaler().fit_transform(target)
+        self.model_ = spec.build(dict(self.params or {}))
+        self.model_.fit(model_input, model_labels if spec.uses_labels else None, **fit_options)
+        self.train_latent_ = np.asarray(self.model_.transform(scaled), dtype=np.float64)
+        self.latent_scaler_ = None
+        classifier_input = self.train_latent_
+        if self.scale_latent and spec.has_latent:
+            self.latent_scaler_ = StandardScaler().fit(self.train_latent_)
+            classifier_input = self.latent_scaler_.transform(self.train_latent_)
+        self.classifier_ = SVC(kernel="linear").fit(classifier_input, labels)
+        self.classes_ = self.classifier_.classes_
+        return self
+
+    @property
+    def method_(self) -> Method:
+        """The registered method this pipeline runs."""
+        return get_method(self.method)
+
+    @property
+    def history_(self) -> list[dict]:
+        """The estimator's training history (empty for methods without one)."""
+        check_is_fitted(self, "model_")
+        return list(getattr(self.model_, "history_", []))
+
+    def embed(self, X: Any, *, standardized: bool = False) -> np.ndarray:
+        """The estimator's output (the latent) for raw rows, or for rows ``standardized`` elsewhere."""
+        check_is_fitted(self, "model_")
+        rows = np.asarray(X, dtype=np.float64)
+        if not standardized:
+            rows = self.scaler_.transform(rows)
+        return np.asarray(self.model_.transform(rows), dtype=np.float64)
+
+    def predict_latent(self, latent: Any) -> np.ndarray:
+        """Class labels from latent rows (what :meth:`embed` returns)."""
+        check_is_fitted(self, "classifier_")
+        latent = np.asarray(latent, dtype=np.float64)
+        if self.latent_scaler_ is not None:
+            latent = self.latent_scaler_.transform(latent)
+        return self.classifier_.predict(latent)
+
+    def predict(self, X: Any, *, standardized: bool = False) -> np.ndarray:
+        """Class labels of raw rows (or of rows ``standardized`` elsewhere)."""
+        return self.predict_latent(self.embed(X, standardized=standardized))
