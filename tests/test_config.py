@@ -50,6 +50,16 @@ def test_minimal_config_takes_spec_defaults(tmp_path):
         (MINIMAL + "[protocol]\nfolds = 1\n", "protocol.folds"),
         (MINIMAL + "[protocol]\nsplit = 'session'\n", "protocol.split"),
         (MINIMAL + "[model]\nmethods = ['dae', 'gan']\n", "model.methods"),
+        (MINIMAL + "[model]\nmethods = ['pca']\n", "unknown method(s) ['pca']"),
+        (MINIMAL + "[protocol]\nbaselines = ['dae']\n", "unknown baseline(s) ['dae']"),
+        (MINIMAL + "[protocol]\nseeds = [-1]\n", "seeds must lie in 0"),
+        (MINIMAL + "[protocol]\nseeds = [99999999999]\n", "seeds must lie in 0"),
+        (MINIMAL + "[model]\nhidden = [40, 0]\n", "hidden widths must be positive"),
+        (MINIMAL + "[model]\nlatent_dim = 88\n", "must be smaller than the 88 features"),
+        (MINIMAL + "[model.options.dae]\nnoise_sigma = 'loud'\n", "options.dae: noise_sigma"),
+        (MINIMAL + "[model.options.vae_annealing]\nratio = 2.0\n", "ratio must be in (0, 1]"),
+        (MINIMAL + "[model.options.gan]\ndepth = 2\n", "options for unknown method(s) ['gan']"),
+        (MINIMAL + "[features]\nset = 'mfcc'\n", "features.set"),
         (MINIMAL + "[[transfer]]\ncorpus = 'emodb'\npath = 'x'\n", "emodb appears more than once"),
         ("[train\n", "is not valid TOML"),
     ],
@@ -112,7 +122,7 @@ def test_shipped_configs_are_valid(name):
 
 
 def test_per_method_options_reach_the_model_and_are_checked(tmp_path):
-    from crossemo.experiment import model_params
+    from crossemo.study import method_params as model_params
 
     text = MINIMAL + "[model.options.dae]\nnoise_sigma = 0.5\n[model.options.vae_ss]\ngamma = 0.1\n"
     config = load_config(_write(tmp_path, text))

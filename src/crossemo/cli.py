@@ -122,7 +122,7 @@ def run(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Run a study: features, folds, models, transfer, metrics, report."""
-    from crossemo.experiment import run_study_file
+    from crossemo.study import run_study_file
 
     results = run_study_file(
         config, out, force=force, epochs=epochs,
@@ -170,6 +170,24 @@ def demo(
     _console().print(f"report: {(out / 'report.html').resolve()}")
 
 
+@app.command()
+@_friendly
+def methods(as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False) -> None:
+    """List the registered methods: name, label, what each needs."""
+    from crossemo.models.registry import describe_methods
+
+    described = describe_methods()
+    if as_json:
+        _print_json({"methods": described})
+        return
+    view = Table(title="registered methods")
+    for column in ("name", "label", "kind", "needs", "description"):
+        view.add_column(column)
+    for item in described:
+        view.add_row(item["name"], item["label"], item["kind"], ", ".join(item["needs"]) or "-", item["description"])
+    Console().print(view)
+
+
 def print_summary(results: dict) -> None:
     """A table of mean balanced accuracy per method, corpus and condition."""
     view = Table(title="balanced accuracy, % (mean over folds [95% CI])")
@@ -205,7 +223,7 @@ def main() -> None:  # pragma: no cover - entry point
 def train(
     config: Annotated[Path, typer.Argument(help="Study config (TOML); its training corpus is used whole.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write.")],
-    method: Annotated[str, typer.Option(help="dae, vae, vae_annealing, vae_ss or pca.")] = "vae_ss",
+    method: Annotated[str, typer.Option(help="A registered method (list them with `crossemo methods`).")] = "vae_ss",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle in OUT.")] = False,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override model.epochs.")] = None,
     jobs: JobsOption = None,
@@ -229,6 +247,7 @@ def predict(
         Optional[Path],
         typer.Option(help="Unlabelled recordings of the new domain (folder or manifest) to normalize with."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
 ) -> None:
@@ -237,7 +256,8 @@ def predict(
 
     if out is None and not as_json:
         raise CrossemoError("give --out FILE.csv, --json, or both")
-    predictions = predict_files(model_dir, paths, out=out, adapt=adapt, jobs=jobs, cache_dir=cache_dir)
+    predictions = predict_files(model_dir, paths, out=out, adapt=adapt, jobs=jobs, cache_dir=cache_dir,
+                                force=force)
     if as_json:
         sys.stdout.write(json.dumps(prediction_records(predictions), indent=2) + "\n")
     failed = int(predictions["error"].notna().sum())

@@ -29,11 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crossemo.corpora.base import LABELS
 from crossemo.errors import ConfigError
 
-METHODS: tuple[str, ...] = ("dae", "vae", "vae_annealing", "vae_ss")
-"""Latent models, in the order results and figures show them."""
-
-BASELINES: tuple[str, ...] = ("svc_features", "pca")
-"""Reference baselines that every run adds: linear SVC on the 88 features, and on their 2-D PCA."""
+MAX_SEED = 2**32 - 1
+"""Seeds seed numpy and torch generators, which take 0 .. 2**32 - 1."""
 
 Condition = Literal["unseen", "target_norm"]
 
@@ -80,7 +77,10 @@ class Protocol(_Strict):
     target_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     outlier_z: float = Field(default=10.0, gt=0.0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    baselines: list[Literal["svc_features", "pca"]] = Field(default_factory=lambda: list(BASELINES))
+    baselines: list[str] = Field(
+        default_factory=lambda: list(_registry().baseline_names()),
+        description="Reference methods every run adds (registered baselines: see crossemo.models.registry).",
+    )
     unlabelled: Literal["drop", "use"] = Field(
         default="drop",
         description=(
@@ -102,51 +102,103 @@ class Protocol(_Strict):
     def _known_classes(cls, classes: list[str]) -> list[str]:
         return _check_classes(classes)
 
-    @field_validator("seeds", "conditions")
+    @field_validator("seeds", "conditions", "baselines")
     @classmethod
     def _unique(cls, values: list) -> list:
-        if len(set(values)) != len(values):
-            raise ValueError(f"duplicate entries in {values}")
-        return values
+        return _unique_list(values)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, seeds: list[int]) -> list[int]:
+        bad = [seed for seed in seeds if not 0 <= seed <= MAX_SEED]
+        if bad:
+            raise ValueError(f"seeds must lie in 0 .. {MAX_SEED}, got {bad}")
+        return seeds
+
+    @field_validator("baselines")
+    @classmethod
+    def _known_baselines(cls, baselines: list[str]) -> list[str]:
+        known = _registry().baseline_names()
+        unknown = [name for name in baselines if name not in known]
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {unknown}; registered baselines: {', '.join(known)}")
+        return baselines
 
 
 class ModelSettings(_Strict):
-    methods: list[Literal["dae", "vae", "vae_annealing", "vae_ss"]] = Field(
-        default_factory=lambda: list(METHODS)
+    methods: list[str] = Field(
+        default_factory=lambda: list(_registry().model_names()),
+        description="Latent models to train (registered methods: see crossemo.models.registry).",
     )
     latent_dim: int = Field(default=2, ge=1)
+    hidden: list[int] = Field(
+        default_factory=lambda: [40, 20, 10], description="Encoder hidden widths; the decoder mirrors them."
+    )
     epochs: int = Field(default=50, ge=1)
     batch_size: int = Field(default=64, ge=1)
     learning_rate: float = Field(default=1e-3, gt=0.0)
     device: Literal["cpu", "cuda", "auto"] = Field(
         default="cpu", description="Where to train; bit-for-bit reproducibility holds on the CPU."
     )
-    options: dict[Literal["dae", "vae", "vae_annealing", "vae_ss"], dict[str, bool | int | float | str]] = Field(
+    options: dict[str, dict[str, bool | int | float | str]] = Field(
         default_factory=dict,
         description="Further keywords per method, e.g. [model.options.dae] noise_sigma = 0.5.",
     )
 
-    @field_validator("options")
-    @classmethod
-    def _known_options(cls, options: dict[str, dict]) -> dict[str, dict]:
-        from crossemo.models import MODELS
-
-        shared = {"latent_dim", "epochs", "batch_size", "learning_rate", "seed", "device"}
-        for method, keywords in options.items():
-            accepted = set(MODELS[method]().get_params()) - shared
-            unknown = sorted(set(keywords) - accepted)
-            if unknown:
-                raise ValueError(
-                    f"{method} has no option {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}"
-                )
-        return options
-
     @field_validator("methods")
     @classmethod
-    def _unique(cls, methods: list[str]) -> list[str]:
-        if len(set(methods)) != len(methods):
-            raise ValueError(f"duplicate methods in {methods}")
-        return methods
+    def _known_methods(cls, methods: list[str]) -> list[str]:
+        known = _registry().model_names()
+        unknown = [name for name in methods if name not in known]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; registered methods: {', '.join(known)}")
+        return _unique_list(methods)
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: list[int]) -> list[int]:
+        if any(width < 1 for width in hidden):
+            raise ValueError(f"hidden widths must be positive, got {hidden}")
+        return hidden
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ModelSettings:
+        """Build every method's estimator now, so a bad option fails here, not after training."""
+        from crossemo.errors import CrossemoError
+
+        registry = _registry()
+        unknown = sorted(set(self.options) - set(registry.registry()))
+        if unknown:
+            raise ValueError(f"options for unknown method(s) {unknown}; registered: {', '.join(registry.registry())}")
+        for name, options in self.options.items():
+            method = registry.get_method(name)
+            try:
+                estimator = method.build(method.params(self.shared(), seed=0, options=options))
+                check = getattr(estimator, "check_params", None)
+                if check is not None:
+                    check()
+            except CrossemoError as error:
+                raise ValueError(f"options.{name}: {error}") from None
+        return self
+
+    def shared(self) -> dict:
+        """The settings every method's estimator takes (see :meth:`Method.params`)."""
+        return {name: getattr(self, name) for name in _registry().SHARED_SETTINGS}
+
+
+class Features(_Strict):
+    set: str = Field(default="egemaps", description="Feature extractor (see crossemo.features.EXTRACTORS).")
+
+    @field_validator("set")
+    @classmethod
+    def _known_set(cls, name: str) -> str:
+        from crossemo.features import FeatureError, get_extractor
+
+        try:
+            get_extractor(name)
+        except FeatureError as error:
+            raise ValueError(str(error)) from None
+        return name
 
 
 class Compute(_Strict):
@@ -160,6 +212,7 @@ class StudyConfig(_Strict):
     transfer: list[CorpusEntry] = Field(default_factory=list)
     protocol: Protocol = Field(default_factory=Protocol)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    features: Features = Field(default_factory=Features)
     compute: Compute = Field(default_factory=Compute)
 
     @model_validator(mode="after")
@@ -173,6 +226,18 @@ class StudyConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _latent_fits_features(self) -> StudyConfig:
+        from crossemo.features import get_extractor
+
+        width = len(get_extractor(self.features.set).feature_names)
+        if self.model.latent_dim >= width:
+            raise ValueError(
+                f"model.latent_dim {self.model.latent_dim} must be smaller than the {width} features of "
+                f"{self.features.set}"
+            )
+        return self
+
     def class_sets(self) -> list[tuple[str, ...]]:
         """Every class set a model is trained for: the protocol's, then those transfers ask for."""
         sets = [tuple(self.protocol.classes)]
@@ -183,6 +248,19 @@ class StudyConfig(_Strict):
 
     def transfer_classes(self, entry: CorpusEntry) -> tuple[str, ...]:
         return tuple(entry.classes) if entry.classes is not None else tuple(self.protocol.classes)
+
+
+def _registry():
+    """The method registry module (imported late: it imports torch)."""
+    from crossemo.models import registry
+
+    return registry
+
+
+def _unique_list(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError(f"duplicate entries in {values}")
+    return values
 
 
 def _check_classes(classes: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from crossemo.config import parse_config
 from crossemo.errors import CrossemoError
-from crossemo.experiment import run_study
+from crossemo.study import run_study
 
 DEMO_UTTERANCES = 16
 """Utterances per emotion and speaker: enough training steps for the autoencoders, yet a demo of minutes."""

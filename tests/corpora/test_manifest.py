@@ -36,6 +36,7 @@ def test_emotion_synonyms_map_through_the_one_table(tmp_path: Path) -> None:
     assert table["emotion"].tolist()[:2] == ["anger", "angry"]
     assert table["emotion"].tolist()[-1] == "sad"
     assert set(table["speaker"]) == {"unknown"}
+    assert set(table["group"]) == {"unknown"}  # the group defaults to the speaker
     assert set(table["corpus"]) == {"manifest"}
     assert table["language"].isna().all() and table["gender"].isna().all()
     assert table.attrs["root"] == str(tmp_path.resolve())
@@ -58,6 +59,23 @@ def test_optional_columns_any_header_case_and_extra_columns(tmp_path: Path) -> N
         ["b/y.wav", "mydata", "fr", "spk2", "male", "joy", "happy"],
     ]
     assert table["duration_s"].tolist() == pytest.approx([0.75, 0.5])
+
+
+def test_group_column_is_honoured_and_defaults_to_the_speaker(tmp_path: Path) -> None:
+    for name in ("1.wav", "2.wav", "3.wav", "4.wav"):
+        write_tone(tmp_path / name)
+    csv_path = write_manifest(
+        tmp_path,
+        "path,emotion,speaker, Group \n1.wav,sad,a1,day1\n2.wav,sad,a2,day1\n3.wav,anger,a3,\n4.wav,anger,,day2\n",
+    )
+
+    table = manifest.read(csv_path)
+
+    assert table[["speaker", "group"]].values.tolist() == [
+        ["a1", "day1"], ["a2", "day1"], ["a3", "a3"], ["unknown", "day2"],
+    ]
+    without = manifest.read(write_manifest(tmp_path, "path,emotion,speaker\n1.wav,sad,a1\n2.wav,sad,a2\n", name="m.csv"))
+    assert without["group"].tolist() == ["a1", "a2"]
 
 
 def test_explicit_label_wins_and_empty_label_falls_back_to_the_emotion(tmp_path: Path) -> None:

@@ -25,8 +25,13 @@ def skipped(table: pd.DataFrame) -> dict[str, str]:
 
 
 def check_contract(table: pd.DataFrame, *, root: Path, corpus: str, language: str) -> None:
-    """Columns, sorting, attrs and constant columns every reader must honour."""
+    """Columns, sorting, attrs and constant columns every reader must honour.
+
+    The fold group is the speaker, except for IEMOCAP, where it is the session.
+    """
     assert list(table.columns) == list(COLUMNS)
+    sessions = [speaker[:5] for speaker in table["speaker"]]
+    assert table["group"].tolist() == (sessions if corpus == "iemocap" else table["speaker"].tolist())
     assert table["path"].tolist() == sorted(table["path"])
     assert table.attrs["root"] == str(root.resolve())
     assert set(table["corpus"]) == {corpus}
@@ -326,6 +331,7 @@ def test_iemocap_labels_speakers_and_skips(tmp_path: Path) -> None:
         (wav.format(3, "Ses03M_script01_1b", "Ses03M_script01_1b_M011"), "Ses03M", "male", "surprise", None),
     ]
     assert {speaker[:5] for speaker in table["speaker"]} == {"Ses01", "Ses03"}
+    assert table["group"].tolist() == ["Ses01"] * 4 + ["Ses03"] * 3
     reasons = skipped(table)
     assert set(reasons) == {
         wav.format(1, "Ses01F_impro01", "Ses01F_impro01_F002"),
@@ -346,6 +352,8 @@ def test_iemocap_generated_corpus_and_one_session(tmp_path: Path) -> None:
     assert table["label"].value_counts().to_dict() == {"happy": 40, "neutral": 20, "sad": 20, "angry": 20}
     assert len(skipped(table)) == 4  # per session-1 dialog: the dialog wav and an unlisted utterance
     assert set(session["speaker"]) == {"Ses02F", "Ses02M"}
+    assert sorted(table["group"].unique()) == ["Ses01", "Ses02", "Ses03", "Ses04", "Ses05"]
+    assert set(session["group"]) == {"Ses02"}
     assert session.attrs["root"] == str((root / "Session2").resolve())
 
 

@@ -49,6 +49,7 @@ def test_ravdess_subset() -> None:
     assert by_speaker["unlabelled"].tolist() == [4] * 4 + [0] * 20
     assert table.groupby("gender")["speaker"].nunique().to_dict() == {"female": 12, "male": 12}
     assert table["duration_s"].between(1.0, 10.0).all()
+    assert table["group"].tolist() == table["speaker"].tolist()
     assert elapsed < 5.0, f"reading 688 headers took {elapsed:.2f} s"
 
 
@@ -73,4 +74,9 @@ def test_emodb() -> None:
     genders = table.groupby("speaker")["gender"].first()
     male = ["Speaker_03", "Speaker_10", "Speaker_11", "Speaker_12", "Speaker_15"]
     assert sorted(genders[genders == "male"].index) == male
-    assert table["duration_s"].to_numpy() == pytest.approx(2.0)  # this copy was cut or padded to 2.0 s
+    # The original distribution: utterances of 1.2 to 9.0 s (shortest 12a02Ac, longest 08b03Tc).
+    durations = table.set_index("path")["duration_s"]
+    assert durations.between(1.2, 9.0).all()
+    assert durations.min() == pytest.approx(1.2255, abs=1e-3) and durations.idxmin() == "wav/12a02Ac.wav"
+    assert durations.max() == pytest.approx(8.978, abs=1e-3) and durations.idxmax() == "wav/08b03Tc.wav"
+    assert table["group"].tolist() == table["speaker"].tolist()

@@ -36,6 +36,12 @@ def test_every_generated_corpus_reads_with_its_language(tmp_path: Path, name: st
     summary = summarize(table)
 
     assert list(table.columns) == list(COLUMNS)
+    assert table["group"].notna().all()
+    if name == "iemocap":  # the fold group is the session, shared by its two speakers
+        assert table["group"].tolist() == [speaker[:5] for speaker in table["speaker"]]
+        assert table["group"].nunique() == 5
+    else:
+        assert table["group"].tolist() == table["speaker"].tolist()
     assert summary["corpus"] == name
     assert summary["language"] == LANGUAGES[name]
     assert summary["files"] == len(table) > 0

@@ -1,19 +1,22 @@
-"""Within-corpus folds: speaker-independent, utterance-level, leave one session out."""
+"""Within-corpus folds: speaker- (group-) independent, utterance-level, leave one session out."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from crossemo.errors import ConfigError
 from crossemo.evaluation.protocols import (
     CONDITIONS,
+    SPLITS,
     WITHIN,
     group_folds,
-    session_folds,
+    group_kfolds,
     speaker_folds,
+    split_folds,
     utterance_folds,
 )
 
@@ -159,18 +162,79 @@ def test_utterance_folds_too_few_utterances():
         utterance_folds(["sad", "sad", "angry"], n_folds=5)
 
 
-def test_session_folds_leave_one_session_out():
-    speakers = np.array([f"Ses0{s}{g}" for s in range(1, 6) for g in "FM" for _ in range(3)])
-    folds = session_folds(speakers)
-    _assert_partition(folds, speakers.size, 5)
-    for number, (train, test) in enumerate(folds, start=1):
-        assert {speaker[:5] for speaker in speakers[test]} == {f"Ses0{number}"}
-        assert f"Ses0{number}" not in {speaker[:5] for speaker in speakers[train]}
+def _iemocap_table(n_sessions: int = 5, per_speaker: int = 6) -> pd.DataFrame:
+    """An IEMOCAP-like corpus table: two speakers per session, group = session."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {"speaker": f"Ses0{session}{gender}", "group": f"Ses0{session}", "label": rng.choice(LABELS)}
+        for session in range(1, n_sessions + 1)
+        for gender in "FM"
+        for _ in range(per_speaker)
+    ]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=1).reset_index(drop=True)  # sessions interleaved
 
 
-def test_session_folds_reject_non_iemocap_speakers():
-    with pytest.raises(ConfigError, match="'Actor_01'"):
-        session_folds(["Ses01F", "Actor_01"])
+def test_split_folds_leave_one_session_out_for_iemocap():
+    table = _iemocap_table()
+    for seed in (0, 1):
+        folds = split_folds(table, split="speaker", n_folds=5, seed=seed)
+        _assert_partition(folds, len(table), 5)
+        groups = table["group"].to_numpy()
+        for number, (train, test) in enumerate(folds, start=1):
+            assert set(groups[test]) == {f"Ses0{number}"}
+            assert f"Ses0{number}" not in set(groups[train])
+
+
+def test_split_folds_never_share_a_group_with_fewer_folds_than_groups():
+    table = _iemocap_table()
+    folds = split_folds(table, split="speaker", n_folds=3, seed=0)
+    _assert_partition(folds, len(table), 3)
+    _assert_speaker_independent(folds, table["group"].to_numpy())
+    _assert_speaker_independent(folds, table["speaker"].to_numpy())  # both speakers of a session together
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_split_folds_on_speaker_groups_are_the_speaker_folds(seed):
+    speakers, labels = _corpus(seed)
+    table = pd.DataFrame({"speaker": speakers, "group": speakers, "label": labels})
+    folds = split_folds(table, split="speaker", n_folds=5, seed=seed)
+    expected = speaker_folds(speakers, n_folds=5, labels=labels, seed=seed)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, expected))
+    _assert_speaker_independent(folds, speakers)
+    # A table without a group column (or with empty group cells) falls back to the speaker.
+    for other in (table.drop(columns="group"), table.assign(group=None)):
+        again = split_folds(other, split="speaker", n_folds=5, seed=seed)
+        assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+
+
+def test_split_folds_by_utterance_ignore_groups():
+    table = _iemocap_table()
+    folds = split_folds(table, split="utterance", n_folds=5, seed=2)
+    expected = utterance_folds(table["label"].to_numpy(dtype=object), n_folds=5, seed=2)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, expected))
+
+
+def test_split_folds_errors():
+    assert SPLITS == ("speaker", "utterance")
+    table = _iemocap_table(n_sessions=2)
+    with pytest.raises(ConfigError, match=r"at least 5 groups \(speakers, or IEMOCAP sessions\), but the corpus has 2"):
+        split_folds(table, split="speaker", n_folds=5, seed=0)
+    with pytest.raises(ConfigError, match="unknown split 'session'"):
+        split_folds(table, split="session", n_folds=2, seed=0)
+    with pytest.raises(ConfigError, match="no group"):
+        split_folds(table.drop(columns="speaker").assign(group=None), split="speaker", n_folds=2, seed=0)
+
+
+def test_group_kfolds_leave_one_group_out_when_groups_equal_folds():
+    groups = ["b", "a", "c", "a", "b", "c", "c"]
+    folds = group_kfolds(groups, n_folds=3, labels=["sad"] * 7, seed=4)
+    assert [test.tolist() for _, test in folds] == [[1, 3], [0, 4], [2, 5, 6]]
+    with pytest.raises(ConfigError, match="3 labels for 7 utterances"):
+        group_kfolds(groups, n_folds=3, labels=["sad"] * 3)
+    with pytest.raises(ConfigError, match=r"at least 4 groups \(speakers, or IEMOCAP sessions\)"):
+        group_kfolds(groups, n_folds=4)
+    with pytest.raises(ConfigError, match=r"1 of 3 utterances have no group \(speaker, or IEMOCAP session\)"):
+        group_kfolds(["a", None, "b"], n_folds=2)
 
 
 def test_group_folds_need_two_groups():

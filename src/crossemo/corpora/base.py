@@ -6,6 +6,11 @@ corpus root (POSIX separators); the absolute root is kept in
 ``table.attrs["root"]`` and files the reader passed over, with their reason, in
 ``table.attrs["skipped"]`` (a list of ``{"path", "reason"}`` dicts).
 
+``group`` is the unit that must never be split between the training and the
+test side of speaker-independent folds: the speaker by default, the session
+for IEMOCAP (whose two speakers of a session share dialogs).  The evaluation
+protocols read only this column, never the corpus name.
+
 Readers of directory corpora only supply a *parser*: a function from a
 ``.wav`` file's path (relative to the root) to :class:`Utterance` facts, to a
 reason string (the file follows the corpus' naming scheme but is left out), or
@@ -40,6 +45,7 @@ COLUMNS: tuple[str, ...] = (
     "gender",
     "emotion",
     "label",
+    "group",
     "duration_s",
 )
 
@@ -50,12 +56,16 @@ AUDIO_SUFFIX = ".wav"
 
 
 class Utterance(NamedTuple):
-    """What a file name (and its folders) says about one recording."""
+    """What a file name (and its folders) says about one recording.
+
+    ``group`` is the fold group (see the module docstring); ``None`` means the speaker.
+    """
 
     speaker: str
     gender: str | None
     emotion: str
     label: str | None
+    group: str | None = None
 
 
 Parser = Callable[[PurePosixPath], "Utterance | str | None"]
@@ -139,6 +149,7 @@ def scan_directory(
                 "corpus": corpus,
                 "language": language,
                 **parsed._asdict(),
+                "group": parsed.group if parsed.group is not None else parsed.speaker,
                 "duration_s": duration_s,
             }
         )
@@ -187,8 +198,12 @@ def empty_corpus_error(
 def make_table(
     rows: list[Mapping[str, object]], *, root: Path, skipped: list[dict[str, str]]
 ) -> pd.DataFrame:
-    """Rows -> a table with exactly :data:`COLUMNS`, sorted by path, attrs set."""
+    """Rows -> a table with exactly :data:`COLUMNS`, sorted by path, attrs set.
+
+    A row without a ``group`` (or with an empty one) gets its speaker as group.
+    """
     table = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    table["group"] = table["group"].astype(object).where(table["group"].notna(), table["speaker"])
     table = table.sort_values("path", kind="stable", ignore_index=True)
     table["duration_s"] = table["duration_s"].astype(float)
     for column in ("gender", "label"):  # keep missing values as None, not NaN

@@ -9,9 +9,10 @@ categorical labels are lines of the ``EmoEvaluation/<dialog>.txt`` files::
 Every ``.txt`` file directly inside a folder named ``EmoEvaluation`` is read
 (its ``Categorical``/``Attribute`` subfolders hold per-annotator files in other
 formats and are not).  The speaker is the session plus the letter before the
-utterance's last number (``Ses01F_impro01_M013`` -> ``Ses01M``), so the first
-five characters of ``speaker`` name the session, which the leave-one-session-out
-folds use.  Whole-dialog recordings (``dialog/wav/Ses01F_impro01.wav``) and
+utterance's last number (``Ses01F_impro01_M013`` -> ``Ses01M``); the fold
+``group`` is the session (``Ses01``), so speaker-independent folds keep both
+speakers of a session (who share its dialogs) on one side, and five folds are
+the standard leave-one-session-out.  Whole-dialog recordings (``dialog/wav/Ses01F_impro01.wav``) and
 utterances without an evaluation line are skipped with their reason.
 """
 
@@ -82,7 +83,7 @@ def parse_name(relative: PurePosixPath, *, evaluations: dict[str, str]) -> Utter
         return "no line for this utterance in the EmoEvaluation files"
     emotion, label = EMOTIONS.get(code, (code, None))
     gender = match["gender"]
-    return Utterance(match["session"] + gender, GENDERS[gender], emotion, label)
+    return Utterance(match["session"] + gender, GENDERS[gender], emotion, label, group=match["session"])
 
 
 def read(path: str | os.PathLike[str]) -> pd.DataFrame:

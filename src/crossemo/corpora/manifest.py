@@ -2,7 +2,8 @@
 
 The CSV needs the columns ``path`` (relative to the CSV's folder; absolute
 paths are accepted and made relative) and ``emotion``.  Optional columns:
-``speaker`` (default ``"unknown"``), ``gender`` (``female``/``f``/``male``/``m``,
+``speaker`` (default ``"unknown"``), ``group`` (the unit speaker-independent
+folds never split, e.g. a recording session; default: the speaker), ``gender`` (``female``/``f``/``male``/``m``,
 any case, or empty), ``language`` (ISO code, default missing), ``label`` (one
 of :data:`~crossemo.corpora.base.LABELS` or empty) and ``corpus`` (default
 ``"manifest"``).  Other columns are ignored; header names are matched without
@@ -30,7 +31,7 @@ DEFAULT_FILE_NAME = "manifest.csv"
 """Looked for when the manifest reader is given a folder instead of a CSV file."""
 
 REQUIRED_COLUMNS = ("path", "emotion")
-OPTIONAL_COLUMNS = ("speaker", "gender", "language", "label", "corpus")
+OPTIONAL_COLUMNS = ("speaker", "group", "gender", "language", "label", "corpus")
 DEFAULT_SPEAKER = "unknown"
 
 EMOTION_LABELS: dict[str, str] = {
@@ -111,15 +112,17 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
             skipped.append(skip(relative, audio_reason(error)))
             continue
         emotion = record["emotion"].lower() or None
+        speaker = record.get("speaker") or DEFAULT_SPEAKER
         rows.append(
             {
                 "path": relative,
                 "corpus": record.get("corpus") or NAME,
                 "language": record.get("language") or None,
-                "speaker": record.get("speaker") or DEFAULT_SPEAKER,
+                "speaker": speaker,
                 "gender": genders[number - 2],
                 "emotion": emotion,
                 "label": labels[number - 2] or emotion_label(emotion),
+                "group": record.get("group") or speaker,
                 "duration_s": duration_s,
             }
         )

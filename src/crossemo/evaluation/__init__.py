@@ -6,24 +6,28 @@ from crossemo.evaluation.consistency import bhattacharyya_distance, log_bhattach
 from crossemo.evaluation.metrics import balanced_accuracy, confusion, mean_ci95, per_class_recall
 from crossemo.evaluation.protocols import (
     CONDITIONS,
+    SPLITS,
     WITHIN,
     group_folds,
-    session_folds,
+    group_kfolds,
     speaker_folds,
+    split_folds,
     utterance_folds,
 )
 
 __all__ = [
     "CONDITIONS",
+    "SPLITS",
     "WITHIN",
     "balanced_accuracy",
     "bhattacharyya_distance",
     "confusion",
     "group_folds",
+    "group_kfolds",
     "log_bhattacharyya",
     "mean_ci95",
     "per_class_recall",
-    "session_folds",
     "speaker_folds",
+    "split_folds",
     "utterance_folds",
 ]

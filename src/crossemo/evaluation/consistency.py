@@ -1,15 +1,24 @@
 r"""Latent consistency across corpora (SPEC section 4): Bhattacharyya distance of KDEs.
 
 Both latent clouds get a Gaussian kernel density estimate
-(:class:`scipy.stats.gaussian_kde`, Scott's rule by default), both densities are
-evaluated on one regular grid covering both clouds and normalized to sum to
-one, and
+(:class:`scipy.stats.gaussian_kde`, Scott's rule by default), and
 
 .. math::
 
-    \text{BD} = -\log \sum_{g} \sqrt{p(g)\, q(g)}
+    \text{BD} = -\log \text{BC}, \qquad \text{BC} = \int \sqrt{p(x)\, q(x)}\, dx
 
-Lower means more similar; identical clouds give 0.
+Lower means more similar; identical clouds give 0.  How BC is computed depends
+on the latent dimension ``d``:
+
+* ``d <= 3`` (:data:`GRID_MAX_DIMENSIONS`): both densities are evaluated on one
+  regular grid covering both clouds and normalized to sum to one, and
+  :math:`\text{BC} = \sum_g \sqrt{p(g)\, q(g)}`.
+* ``d > 3`` (a grid would have ``grid_size ** d`` points): a Monte-Carlo
+  estimate with importance sampling from the mixture :math:`m = (p + q) / 2`,
+  :math:`\text{BC} = E_{x \sim m}\big[\sqrt{p(x)\, q(x)} / m(x)\big]`, from
+  :data:`SAMPLES` draws (half from each KDE) of a generator seeded with
+  :data:`SAMPLE_SEED`, so the same clouds always give the same value.  The
+  densities are the same KDEs (same bandwidth rule), evaluated exactly.
 
 Degenerate clouds never crash the computation.  A cloud whose covariance is
 singular (a single point, all points identical as in a collapsed VAE latent,
@@ -17,7 +26,9 @@ points on a line) cannot be fitted by ``gaussian_kde``; and a kernel narrower
 than a grid cell is not resolved by the grid sum.  In both cases the kernel
 covariance (``factor**2`` times the data covariance, as ``gaussian_kde`` would
 use) has its eigenvalues, measured in grid cells, raised to at least one cell,
-and the mixture is evaluated directly.  The result stays deterministic.
+and the mixture is evaluated directly.  The sample-based estimate (``d > 3``) applies
+the same floor, with the cells of the grid the grid method would use.  The
+result stays deterministic.
 """
 
 from __future__ import annotations
@@ -27,12 +38,19 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.spatial.distance import cdist
+from scipy.special import logsumexp
 from scipy.stats import gaussian_kde
 
 from crossemo.errors import ConfigError
 
-MAX_DIMENSIONS = 3
-"""Largest latent dimension supported: the grid has ``grid_size ** d`` points."""
+GRID_MAX_DIMENSIONS = 3
+"""Largest latent dimension computed on a grid (``grid_size ** d`` points); above it, by sampling."""
+
+SAMPLES = 4096
+"""Monte-Carlo draws of the sample-based estimate (``d > 3``), half from each cloud's KDE."""
+
+SAMPLE_SEED = 0
+"""Seed of the sample-based estimate's generator: same clouds, same value."""
 
 MIN_COEFFICIENT = 1e-300
 """Floor of the Bhattacharyya coefficient, so disjoint clouds give a finite BD (at most about 690.8)."""
@@ -53,8 +71,8 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
 
         \text{BD}(a, b) = -\log \max\Big(\sum_{g \in G} \sqrt{p(g)\, q(g)},\ 10^{-300}\Big)
 
-    where :math:`p` and :math:`q` are the Gaussian KDEs of ``a`` and ``b``
-    evaluated on the regular grid :math:`G` (``grid_size`` points per axis,
+    where :math:`p` and :math:`q` are the Gaussian KDEs of ``a`` and ``b``, for
+    ``d <= 3`` evaluated on the regular grid :math:`G` (``grid_size`` points per axis,
     spanning both clouds plus a margin on each side: the largest of three kernel
     standard deviations, 10% of the joint range, and ``1e-9`` times the
     coordinates' magnitude, at least ``1e-9``) and normalized so that each sums to
@@ -63,7 +81,12 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
     coefficient near one is computed as
     :math:`1 - \tfrac12 \sum_g (\sqrt{p(g)} - \sqrt{q(g)})^2`, the same value for
     normalized densities without the cancellation, so identical clouds give
-    exactly 0.  See the module docstring for degenerate clouds.
+    exactly 0.  For ``d > 3`` the sum is replaced by a seeded Monte-Carlo estimate
+    of the same integral from :data:`SAMPLES` draws (see the module docstring);
+    it is deterministic, symmetric only up to its sampling error (a few percent
+    of BD), and ``grid_size`` then only sets the cell size below which
+    degenerate kernels are widened.  See the module docstring for degenerate
+    clouds.
 
     Args:
         a: reference cloud, shape ``(n, d)`` (or ``(n,)`` for ``d = 1``)
@@ -77,8 +100,8 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         BD, in ``[0, 690.8]``
 
     Raises:
-        ConfigError: if a cloud is empty, not numeric or not finite, the dimensions differ or
-            exceed :data:`MAX_DIMENSIONS`, or an option is invalid
+        ConfigError: if a cloud is empty, not numeric or not finite, the dimensions differ,
+            or an option is invalid
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -87,6 +110,11 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         0.0
         >>> 0.0 < bhattacharyya_distance(cloud, cloud + 1.0) < bhattacharyya_distance(cloud, cloud + 2.0)
         True
+        >>> wide = rng.normal(size=(200, 5))  # d > 3: sample-based
+        >>> bhattacharyya_distance(wide, wide)
+        0.0
+        >>> 0.0 < bhattacharyya_distance(wide, wide + 1.0) < bhattacharyya_distance(wide, wide + 2.0)
+        True
 
     """
     first, second = _cloud(a, "a"), _cloud(b, "b")
@@ -94,21 +122,18 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         raise ConfigError(f"the clouds differ in dimension: {first.shape[1]} and {second.shape[1]}")
     if isinstance(grid_size, bool) or not isinstance(grid_size, Integral) or grid_size < 2:
         raise ConfigError(f"grid_size must be an integer of at least 2, got {grid_size!r}")
-    covariances = [_kernel_covariance(cloud, bandwidth) for cloud in (first, second)]
+    if first.shape[1] > GRID_MAX_DIMENSIONS:
+        return _sampled_distance(first, second, grid_size=int(grid_size), bandwidth=bandwidth)
+    return _grid_distance(first, second, grid_size=int(grid_size), bandwidth=bandwidth)
 
-    both = np.vstack([first, second])
-    low, high = both.min(axis=0), both.max(axis=0)
-    kernel_std = np.sqrt(np.maximum(np.diag(covariances[0]), np.diag(covariances[1])))
-    # The last term keeps grid cells far above float resolution when both clouds sit on
-    # (nearly) one value of an axis; differences below it count as ties.
-    padding = np.maximum.reduce(
-        [
-            _PADDING_KERNELS * kernel_std,
-            _PADDING_RANGE * (high - low),
-            _MIN_PADDING * np.maximum.reduce([np.ones_like(low), np.abs(low), np.abs(high)]),
-        ]
-    )
-    axes = [np.linspace(lo, hi, int(grid_size)) for lo, hi in zip(low - padding, high + padding)]
+
+def _grid_distance(
+    first: np.ndarray, second: np.ndarray, *, grid_size: int, bandwidth: str | float | None
+) -> float:
+    """BD from both KDEs on a regular grid (the method for ``d <= 3``)."""
+    covariances = [_kernel_covariance(cloud, bandwidth) for cloud in (first, second)]
+    low, high = _grid_bounds(first, second, covariances)
+    axes = [np.linspace(lo, hi, int(grid_size)) for lo, hi in zip(low, high)]
     spacing = np.array([axis[1] - axis[0] for axis in axes])
     grid = np.stack([mesh.ravel() for mesh in np.meshgrid(*axes, indexing="ij")], axis=1)
 
@@ -124,6 +149,96 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         # no cancellation, and identical clouds give exactly 0.
         return -math.log1p(-0.5 * float(np.sum((root_p - root_q) ** 2)))
     return -math.log(max(coefficient, MIN_COEFFICIENT))
+
+
+def _grid_bounds(
+    first: np.ndarray, second: np.ndarray, covariances: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper corners of the grid: both clouds plus a margin on each side."""
+    both = np.vstack([first, second])
+    low, high = both.min(axis=0), both.max(axis=0)
+    kernel_std = np.sqrt(np.maximum(np.diag(covariances[0]), np.diag(covariances[1])))
+    # The last term keeps grid cells far above float resolution when both clouds sit on
+    # (nearly) one value of an axis; differences below it count as ties.
+    padding = np.maximum.reduce(
+        [
+            _PADDING_KERNELS * kernel_std,
+            _PADDING_RANGE * (high - low),
+            _MIN_PADDING * np.maximum.reduce([np.ones_like(low), np.abs(low), np.abs(high)]),
+        ]
+    )
+    return low - padding, high + padding
+
+
+def _sampled_distance(
+    first: np.ndarray,
+    second: np.ndarray,
+    *,
+    grid_size: int = 100,
+    bandwidth: str | float | None = None,
+    samples: int = SAMPLES,
+    seed: int = SAMPLE_SEED,
+) -> float:
+    r"""BD from a Monte-Carlo estimate of BC, importance-sampled from :math:`m = (p + q)/2` (``d > 3``).
+
+    ``samples // 2`` draws come from each KDE (a random point of the cloud plus
+    kernel noise), so the average of the two halves' means estimates
+    :math:`E_m[\sqrt{pq}/m]`.  Both halves use a generator seeded with ``seed``,
+    so swapping the clouds swaps the halves and gives exactly the same value.
+    With :math:`t = (\log p - \log q)/2` the ratio is :math:`1/\cosh t`, computed
+    without overflow; near BC = 1 the mean of :math:`1 - 1/\cosh t` is used, so
+    identical clouds give exactly 0.  Kernels narrower than a cell of the grid
+    the grid method would use (``grid_size`` points per axis) are widened to it,
+    as there.  Works for any ``d``; takes validated ``(n, d)`` float arrays.
+    """
+    covariances = [_kernel_covariance(cloud, bandwidth) for cloud in (first, second)]
+    low, high = _grid_bounds(first, second, covariances)
+    spacing = np.array([np.linspace(lo, hi, grid_size)[1] - lo for lo, hi in zip(low, high)])
+    factors = [np.linalg.cholesky(_floored_covariance(covariance, spacing)) for covariance in covariances]
+    count = max(1, samples // 2)
+
+    ratios, complements = [], []  # per half: mean of 1/cosh(t) and of 1 - 1/cosh(t)
+    for cloud, lower in zip((first, second), factors):
+        rng = np.random.default_rng(seed)
+        centres = cloud[rng.integers(0, cloud.shape[0], size=count)]
+        points = centres + rng.standard_normal((count, cloud.shape[1])) @ lower.T
+        log_p, log_q = (_log_mixture(other, factor, points) for other, factor in zip((first, second), factors))
+        half = 0.5 * np.abs(log_p - log_q)  # |t|
+        decay = np.exp(-half)
+        damping = 1.0 + decay * decay
+        ratios.append(float(np.mean(2.0 * decay / damping)))
+        complements.append(float(np.mean(np.expm1(-half) ** 2 / damping)))
+    coefficient = 0.5 * (ratios[0] + ratios[1])
+    if coefficient > 0.5:
+        return -math.log1p(-0.5 * (complements[0] + complements[1]))
+    return -math.log(max(coefficient, MIN_COEFFICIENT))
+
+
+def _floored_covariance(covariance: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """``covariance`` with eigenvalues, in grid cells, raised to at least one cell."""
+    cells = np.outer(spacing, spacing)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance / cells)
+    if eigenvalues.min() >= 1.0:
+        return covariance
+    return (eigenvectors * np.maximum(eigenvalues, 1.0)) @ eigenvectors.T * cells
+
+
+def _log_mixture(cloud: np.ndarray, lower: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Log density, normalized, of the Gaussian mixture with kernel covariance ``lower @ lower.T`` at ``points``."""
+    centres, weights = np.unique(cloud, axis=0, return_counts=True)
+    whitened_points = np.linalg.solve(lower, points.T).T
+    whitened_centres = np.linalg.solve(lower, centres.T).T
+    constant = (
+        -math.log(cloud.shape[0])
+        - 0.5 * cloud.shape[1] * math.log(2.0 * math.pi)
+        - float(np.sum(np.log(np.diag(lower))))
+    )
+    log_density = np.empty(points.shape[0])
+    step = max(1, _CHUNK // centres.shape[0])
+    for start in range(0, points.shape[0], step):
+        squared = cdist(whitened_points[start : start + step], whitened_centres, "sqeuclidean")
+        log_density[start : start + step] = logsumexp(-0.5 * squared, b=weights, axis=1)
+    return log_density + constant
 
 
 def log_bhattacharyya(
@@ -163,11 +278,6 @@ def _cloud(values, name: str) -> np.ndarray:
         array = array[:, np.newaxis]
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ConfigError(f"cloud {name} must be a non-empty (n, d) array, got shape {np.shape(values)}")
-    if array.shape[1] > MAX_DIMENSIONS:
-        raise ConfigError(
-            f"cloud {name} has {array.shape[1]} dimensions; the grid-based Bhattacharyya distance "
-            f"supports at most {MAX_DIMENSIONS}"
-        )
     if not np.isfinite(array).all():
         raise ConfigError(f"cloud {name} contains NaN or infinite values")
     return array

@@ -145,6 +145,10 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return x
 
     # -- validation ------------------------------------------------------------------
+    def check_params(self) -> None:
+        """Raise :class:`~crossemo.errors.ConfigError` for a parameter ``fit`` would refuse."""
+        self._check_params()
+
     def _check_params(self) -> None:
         _check_positive_int("latent_dim", self.latent_dim)
         try:

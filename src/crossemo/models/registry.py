@@ -131,3 +131,24 @@ def estimator_from_state(tensors: Mapping[str, Any], metadata: Mapping[str, Any]
     if name not in registry():
         raise BundleError(f"unknown model {name!r} in a saved state; known: {', '.join(registry())}")
     return registry()[name].estimator.from_state(tensors, metadata)
+
+
+def describe_methods() -> list[dict[str, Any]]:
+    """The registry as JSON-able rows: name, label, colour, kind, what it needs, description."""
+    rows = []
+    for method in registry().values():
+        needs = [flag for flag, wanted in (("labels", method.uses_labels), ("target data", method.uses_target)) if wanted]
+        rows.append(
+            {
+                "name": method.name,
+                "label": method.label,
+                "colour": method.colour,
+                "kind": "baseline" if method.baseline else "latent model",
+                "needs": needs,
+                "unlabelled_rows": method.uses_unlabelled,
+                "has_latent": method.has_latent,
+                "options": list(method.accepted_options()),
+                "description": method.description,
+            }
+        )
+    return rows

@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from crossemo import experiment
+from crossemo import study
 from crossemo.config import parse_config
 from crossemo.errors import ConfigError, CorpusLayoutError, CrossemoError
-from crossemo.experiment import CorpusData, build_tasks, run_study
+from crossemo.study import CorpusData, build_tasks, fit_and_evaluate, fit_task_pipeline, run_study
 from tests.fixtures import make_corpus
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 LABELS = ("neutral", "sad", "happy", "angry")
 
@@ -31,6 +33,7 @@ def _corpus(name: str, *, speakers: int, per_speaker: int, seed: int, labels=LAB
             "gender": None,
             "emotion": [labels[i % len(labels)] for i in range(n)],
             "label": [labels[i % len(labels)] for i in range(n)],
+            "group": [f"s{i // per_speaker}" for i in range(n)],
             "duration_s": 1.0,
         }
     )
@@ -58,7 +61,7 @@ def corpora():
 
 def test_folds_never_share_a_speaker_and_cover_every_utterance(corpora):
     speaker_of = dict(zip(corpora["ravdess"].table["path"], corpora["ravdess"].table["speaker"]))
-    tasks = [task for task in build_tasks(_config(), corpora) if task.method == "dae"]
+    tasks = [task for task in build_tasks(_config(), corpora) if task.method.name == "dae"]
     assert len(tasks) == 3
     tested = []
     for task in tasks:
@@ -70,14 +73,18 @@ def test_folds_never_share_a_speaker_and_cover_every_utterance(corpora):
 
 
 def test_training_fold_scaler_standardizes_train_test_and_unseen(corpora):
-    task = build_tasks(_config(), corpora)[0]
+    task = next(task for task in build_tasks(_config(), corpora) if task.method.name == "pca")
     data = corpora["ravdess"]
     rows = data.table["path"].isin(task.train_paths).to_numpy()
-    scaler = StandardScaler().fit(data.features[rows])
-    np.testing.assert_allclose(task.train_features, scaler.transform(data.features[rows]))
+    np.testing.assert_array_equal(task.train_features, data.features[rows])  # raw: the fit standardizes
     unseen = next(t for t in task.transfers if t.condition == "unseen")
-    np.testing.assert_allclose(unseen.features, scaler.transform(corpora["emodb"].features))
-    assert len(unseen.adapt_paths) == 0
+    assert not unseen.standardized and len(unseen.adapt_paths) == 0
+    np.testing.assert_array_equal(unseen.features, corpora["emodb"].features)
+
+    pipeline = fit_task_pipeline(task)
+    scaler = StandardScaler().fit(data.features[rows])
+    np.testing.assert_allclose(pipeline.scaler_.mean_, scaler.mean_)
+    np.testing.assert_allclose(pipeline.embed(unseen.features), pipeline.model_.transform(scaler.transform(unseen.features)))
 
 
 def test_target_norm_never_sees_the_evaluated_share(corpora):
@@ -97,7 +104,7 @@ def test_target_norm_never_sees_the_evaluated_share(corpora):
 
 def test_every_method_and_baseline_is_a_task(corpora):
     tasks = build_tasks(_config(seeds=[0, 1]), corpora)
-    methods = sorted({task.method for task in tasks})
+    methods = sorted({task.method.name for task in tasks})
     assert methods == ["dae", "pca", "svc_features"]
     assert len(tasks) == 3 * 3 * 2  # methods x folds x seeds
     assert len({task.key for task in tasks}) == len(tasks)
@@ -126,17 +133,8 @@ def _study(tmp_path, **model):
     )
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("study")
-    config = _study(root)
-    out = root / "run"
-    results = run_study(config, out, progress=False, report=False)
-    return config, out, results
-
-
 def test_run_writes_results_metrics_latents_and_config(finished_run):
-    config, out, results = finished_run
+    out, results = finished_run.out, finished_run.results
     stored = json.loads((out / "results.json").read_text())
     assert stored["results"] == json.loads(json.dumps(results["results"]))
     keys = {(r["method"], r["corpus"], r["condition"]) for r in stored["results"]}
@@ -166,14 +164,14 @@ def test_run_writes_results_metrics_latents_and_config(finished_run):
 
 
 def test_transfer_without_a_class_is_scored_on_the_classes_it_has(finished_run):
-    _, _, results = finished_run
+    results = finished_run.results
     aesd = [r for r in results["results"] if r["corpus"] == "aesd"]
     assert aesd and all("no neutral" in r["note"] for r in aesd)
     assert all(r["per_class_recall"]["neutral"] is None for r in aesd)
 
 
 def test_rerun_refuses_without_force(finished_run):
-    config, out, _ = finished_run
+    config, out = finished_run.config, finished_run.out
     before = (out / "results.json").read_bytes()
     with pytest.raises(CrossemoError, match="--force"):
         run_study(config, out, progress=False, report=False)
@@ -183,7 +181,7 @@ def test_rerun_refuses_without_force(finished_run):
 def test_interrupted_run_resumes_from_finished_fits(tmp_path, monkeypatch):
     config = _study(tmp_path, methods=["dae"])
     out = tmp_path / "run"
-    real_fit = experiment.fit_and_evaluate
+    real_fit = study.fit_and_evaluate
     calls = []
 
     def failing_after_two(task):
@@ -192,14 +190,14 @@ def test_interrupted_run_resumes_from_finished_fits(tmp_path, monkeypatch):
             raise RuntimeError("worker lost")
         return real_fit(task)
 
-    monkeypatch.setattr(experiment, "fit_and_evaluate", failing_after_two)
+    monkeypatch.setattr(study, "fit_and_evaluate", failing_after_two)
     with pytest.raises(CrossemoError, match="run the same command again"):
         run_study(config, out, progress=False, report=False)
     assert not (out / "results.json").exists()
     finished = set(calls[:2])
 
     calls.clear()
-    monkeypatch.setattr(experiment, "fit_and_evaluate", lambda task: calls.append(task.key) or real_fit(task))
+    monkeypatch.setattr(study, "fit_and_evaluate", lambda task: calls.append(task.key) or real_fit(task))
     run_study(config, out, progress=False, report=False)
     assert finished.isdisjoint(calls)
     assert len(calls) == 3 * 3 - 2  # (dae + 2 baselines) x 3 folds, less the two finished
@@ -273,5 +271,47 @@ def test_unlabelled_utterances_join_training_without_held_out_speakers(corpora):
         expected = int((~unlabelled_speakers.isin(held_out)).sum())
         assert len(task.unlabelled_features) == expected > 0
         assert set(task.train_labels) <= set(LABELS)  # the SVC still sees labelled utterances only
-    outcome = experiment.fit_and_evaluate(next(task for task in used if task.method == "dae"))
+    outcome = fit_and_evaluate(next(task for task in used if task.method.name == "dae"))
     assert len(outcome["train_latent"]) == len(used[0].train_labels)
+
+
+def test_a_four_dimensional_latent_is_measured_end_to_end(corpora):
+    config = parse_config(
+        {
+            "train": {"corpus": "ravdess", "path": "/train"},
+            "transfer": [{"corpus": "emodb", "path": "/transfer"}],
+            "protocol": {"folds": 3, "baselines": ["pca"]},
+            "model": {"methods": ["dae"], "epochs": 1, "latent_dim": 4},
+        }
+    )
+    outcome = fit_and_evaluate(build_tasks(config, corpora)[0])
+    assert outcome["train_latent"].shape[1] == 4
+    transfers = [e for e in outcome["evaluations"] if e["condition"] != "within"]
+    assert transfers and all(np.isfinite(e["log_bhattacharyya"]) for e in transfers)
+
+
+def test_results_follow_the_schema_and_read_back(finished_run):
+    from crossemo.study import read_results
+    from crossemo.study.results import SCHEMA_VERSION
+
+    stored = read_results(finished_run.out / "results.json")
+    assert stored["schema_version"] == SCHEMA_VERSION
+    histories = stored["histories"]
+    # One history per latent-model fit (baselines have none): 2 models x 3 folds x 1 seed.
+    assert sorted((h["method"], h["fold"]) for h in histories) == sorted(
+        (method, fold) for method in ("dae", "vae_ss") for fold in range(3)
+    )
+    assert all(len(h["epochs"]) == 2 and h["classes"] == 4 and h["seed"] == 0 for h in histories)
+    assert stored["features"]["n_features"] == 88
+
+
+def test_a_malformed_results_file_is_refused_with_its_reason(tmp_path):
+    from crossemo.study import ResultsError, read_results
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"results": [{"method": "dae", "corpus": "x", "condition": "within"}]}))
+    with pytest.raises(ResultsError, match="lacks classes, balanced_accuracy"):
+        read_results(path)
+    path.write_text(json.dumps({"results": [], "histories": [{"method": "dae"}]}))
+    with pytest.raises(ResultsError, match="history 0 lacks"):
+        read_results(path)

@@ -1,0 +1,190 @@
+"""The task grid of a study: one fit per (class set, fold, seed, method), with everything it needs.
+
+Training and held-out rows travel raw: the fit's own pipeline standardizes them with
+the training fold's scaler, as a bundle does.  Transfer rows under "unseen" travel raw
+too (the training scaler applies); under "target_norm" they travel already
+standardized by their own statistics (a random unlabelled share of the corpus).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crossemo.config import StudyConfig, config_to_dict
+from crossemo.errors import ConfigError
+from crossemo.models.registry import Method, get_method
+from crossemo.study.data import CorpusData, unlabelled_rows
+
+
+@dataclass(frozen=True)
+class TransferSet:
+    """A transfer corpus restricted to the classes it is evaluated on, under one condition."""
+
+    name: str
+    condition: str
+    features: np.ndarray  # raw ("unseen") or standardized by the corpus' own statistics ("target_norm")
+    labels: np.ndarray
+    paths: np.ndarray
+    adapt_paths: np.ndarray  # the unlabelled share that supplied the scaler (target_norm only)
+    standardized: bool = False
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One fit: everything a worker needs, nothing it has to read from disk."""
+
+    key: str
+    method: Method
+    classes: tuple[str, ...]
+    fold: int
+    seed: int
+    params: dict
+    train_features: np.ndarray
+    train_labels: np.ndarray
+    train_paths: np.ndarray
+    test_features: np.ndarray
+    test_labels: np.ndarray
+    test_paths: np.ndarray
+    transfers: tuple[TransferSet, ...] = field(default=())
+    unlabelled_features: np.ndarray | None = None  # extra training input without labels (protocol.unlabelled)
+    scale_latent: bool = False
+
+
+def method_params(config: StudyConfig, method: str | Method, seed: int) -> dict:
+    """Constructor keywords of ``method``'s estimator from the study's model settings and ``seed``."""
+    spec = get_method(method)
+    return spec.params(config.model.shared(), seed=seed, options=config.model.options.get(spec.name))
+
+
+def study_methods(config: StudyConfig) -> list[Method]:
+    """The methods a study fits: its latent models, then the protocol's baselines."""
+    return [get_method(name) for name in (*config.model.methods, *config.protocol.baselines)]
+
+
+def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[FitTask]:
+    """Every (class set, fold, seed, method) fit of the study."""
+    from crossemo.evaluation.protocols import split_folds
+
+    train = corpora[config.train.display_name]
+    methods = study_methods(config)
+    tasks: list[FitTask] = []
+    for classes in config.class_sets():
+        rows = train.class_rows(classes)
+        table = train.table.iloc[rows].reset_index(drop=True)
+        features = train.features[rows]
+        labels = table["label"].to_numpy(dtype=object)
+        paths = table["path"].to_numpy(dtype=object)
+        extra = unlabelled_rows(config, train, classes)
+        transfers = [
+            corpora[entry.display_name]
+            for entry in config.transfer
+            if config.transfer_classes(entry) == classes
+        ]
+        for seed in config.protocol.seeds:
+            # The target_norm sets do not depend on the fold: their scaler is their own.
+            adapted = {
+                data.name: target_norm_set(data, classes, config, seed)
+                for data in transfers
+                if "target_norm" in config.protocol.conditions
+            }
+            unseen = {data.name: unseen_set(data, classes) for data in transfers}
+            transfer_sets = tuple(
+                unseen[data.name] if condition == "unseen" else adapted[data.name]
+                for data in transfers
+                for condition in config.protocol.conditions
+            )
+            folds = split_folds(table, split=config.protocol.split, n_folds=config.protocol.folds, seed=seed)
+            for fold, (train_idx, test_idx) in enumerate(folds):
+                unlabelled = None
+                if extra.size:
+                    extra_rows = extra
+                    if config.protocol.split == "speaker":
+                        # Group independence holds for them too: none of the held-out groups.
+                        groups = _groups(train.table)
+                        held_out = set(groups[rows[test_idx]])
+                        extra_rows = extra[~np.isin(groups[extra], list(held_out))]
+                    unlabelled = train.features[extra_rows]
+                for method in methods:
+                    tasks.append(
+                        FitTask(
+                            key=task_key(config, method.name, classes, fold, seed),
+                            method=method,
+                            classes=classes,
+                            fold=fold,
+                            seed=seed,
+                            params=method_params(config, method, seed),
+                            train_features=features[train_idx],
+                            train_labels=labels[train_idx],
+                            train_paths=paths[train_idx],
+                            test_features=features[test_idx],
+                            test_labels=labels[test_idx],
+                            test_paths=paths[test_idx],
+                            transfers=transfer_sets,
+                            unlabelled_features=unlabelled,
+                            scale_latent=config.protocol.scale_latent,
+                        )
+                    )
+    return tasks
+
+
+def _groups(table) -> np.ndarray:
+    column = "group" if "group" in table.columns else "speaker"
+    return table[column].astype(str).to_numpy(dtype=object)
+
+
+def _class_rows(data: CorpusData, classes: tuple[str, ...]) -> np.ndarray:
+    rows = data.class_rows(classes)
+    if rows.size == 0:
+        raise ConfigError(f"transfer corpus {data.name} has no utterances of the classes {list(classes)}")
+    return rows
+
+
+def unseen_set(data: CorpusData, classes: tuple[str, ...]) -> TransferSet:
+    """Condition "unseen": the whole transfer corpus, raw (the training fold's scaler applies)."""
+    rows = _class_rows(data, classes)
+    paths = data.table["path"].to_numpy(dtype=object)
+    return TransferSet(
+        name=data.name,
+        condition="unseen",
+        features=data.features[rows],
+        labels=data.table["label"].to_numpy(dtype=object)[rows],
+        paths=paths[rows],
+        adapt_paths=paths[rows[:0]],
+    )
+
+
+def target_norm_set(data: CorpusData, classes: tuple[str, ...], config: StudyConfig, seed: int) -> TransferSet:
+    """Condition "target_norm": a random share (labels unused) supplies the scaler; the rest is evaluated."""
+    from crossemo.preprocessing import fit_scaler, target_norm_split
+
+    rows = _class_rows(data, classes)
+    adapt, evaluated = target_norm_split(rows.size, fraction=config.protocol.target_fraction, seed=seed)
+    adapt_rows, eval_rows = rows[adapt], rows[evaluated]
+    own = fit_scaler(data.features[adapt_rows])
+    paths = data.table["path"].to_numpy(dtype=object)
+    return TransferSet(
+        name=data.name,
+        condition="target_norm",
+        features=own.transform(data.features[eval_rows]),
+        labels=data.table["label"].to_numpy(dtype=object)[eval_rows],
+        paths=paths[eval_rows],
+        adapt_paths=paths[adapt_rows],
+        standardized=True,
+    )
+
+
+def task_key(config: StudyConfig, method: str, classes: tuple[str, ...], fold: int, seed: int) -> str:
+    """A stable name for a fit: changes whenever anything that affects its result changes."""
+    # Where the fit runs (compute) does not change its result, so it is not part of the name.
+    settings = config_to_dict(config)
+    settings.pop("compute", None)
+    identity = json.dumps(
+        {"config": settings, "method": method, "classes": classes, "fold": fold, "seed": seed},
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{method}-{len(classes)}c-f{fold}-s{seed}-{digest}"
