@@ -31,7 +31,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from crossemo.config import StudyConfig, load_config, parse_config
-from crossemo.experiment import load_corpora, run_study
+from crossemo.study import load_corpora, run_study
 
 START_TIMEOUT_S = 60
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from crossemo.config import load_config
-from crossemo.experiment import run_study
+from crossemo.study import run_study
 
 
 def main() -> None:

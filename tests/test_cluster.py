@@ -31,7 +31,7 @@ from crossemo.cli import app
 from crossemo.config import load_config, parse_config
 from crossemo.corpora import read_corpus
 from crossemo.execution import ExecutionError, TaskFailure, map_tasks
-from crossemo.experiment import run_study
+from crossemo.study import run_study
 from crossemo.features import extract, feature_cache_dir, feature_names
 from tests.fixtures import make_corpus
 

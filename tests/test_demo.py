@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from crossemo.config import BASELINES, METHODS
 from crossemo.demo import run_demo
+from crossemo.models.registry import registry
 
 
 def test_a_small_demo_writes_a_full_run_and_its_report(tmp_path):
@@ -16,7 +16,7 @@ def test_a_small_demo_writes_a_full_run_and_its_report(tmp_path):
     stored = json.loads((out / "results.json").read_text())
     assert stored["results"] == json.loads(json.dumps(results["results"]))
     combos = {(r["method"], r["corpus"], r["condition"]) for r in results["results"]}
-    for method in (*METHODS, *BASELINES):
+    for method in registry():
         assert (method, "xa", "within") in combos
         for corpus in ("xb", "xc"):
             assert (method, corpus, "unseen") in combos

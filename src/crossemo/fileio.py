@@ -6,8 +6,11 @@ folder (same file system, so :func:`os.replace` is atomic), then a rename.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +50,43 @@ def write_atomic_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``frame`` to Parquet at ``path`` atomically."""
     return write_atomic(path, lambda temporary: frame.to_parquet(temporary, index=False))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of the file's content."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def write_directory_atomic(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> Path:
+    """Call ``fill(folder)`` on a fresh folder next to ``path``, then rename it to ``path``.
+
+    A reader never sees a half-written folder.  Whatever is at ``path`` is replaced (set
+    aside, the new folder renamed into place, then the old one removed; ``path`` is absent
+    only between those two renames), so callers decide beforehand whether replacing is
+    allowed.  If ``fill`` raises, the staged folder is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    os.mkdir(staging)  # mode from the umask, unlike mkdtemp's 0700
+    try:
+        fill(staging)
+        if not path.exists():
+            os.rename(staging, path)
+            return path
+        retired = path.parent / f".{path.name}.{uuid.uuid4().hex}.old"
+        os.rename(path, retired)
+        try:
+            os.rename(staging, path)
+        except BaseException:
+            os.rename(retired, path)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+    return path
 
 
 def _umask() -> int:
