@@ -1,29 +1,20 @@
 """The report opens in a real browser, offline, with every figure decoded.
 
-Needs headless Chromium, chromedriver and selenium; skipped with the reason when
-any is missing (``.ci/run`` installs them).
+The report is written for a copy of the session's real study run (``finished_run``
+in tests/conftest.py).  Needs headless Chromium, chromedriver and selenium; skipped
+with the reason when any is missing (``.ci/run`` installs them).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
-from crossemo.report import write_report
+from crossemo.report import FIGURES_DIR, write_report
 
 pytestmark = pytest.mark.browser
-
-
-def _make_fake_run():
-    # The fake run directory builder lives in test_report.py; load it by path so this works
-    # whether or not tests/ is a package.
-    spec = importlib.util.spec_from_file_location("_report_fixtures", Path(__file__).with_name("test_report.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_fake_run
 
 
 def _chromium() -> str | None:
@@ -60,11 +51,11 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_every_figure_of_the_report_loads_in_chromium(tmp_path, browser):
-    run_dir = _make_fake_run()(tmp_path, methods=("dae", "vae_ss", "pca", "svc_features"),
-                               transfers=(("emodb", ("neutral", "sad", "happy", "angry")),))
+def test_every_figure_of_the_report_loads_in_chromium(finished_run, tmp_path, browser):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run.out, run_dir)
     report = write_report(run_dir)
-    expected = len(list((run_dir / "figures").glob("*.png")))
+    expected = len(list((run_dir / FIGURES_DIR).glob("*.png")))
     assert expected == 6  # scatter, accuracy, distance, overlap, confusion, training curves
 
     browser.get(report.resolve().as_uri())

@@ -10,9 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossemo.report.run import ReportError, RunData, load_run
-
-REPORT_FILE = "report.html"
-FIGURES_DIR = "figures"
+from crossemo.study.rundir import FIGURES_DIR, REPORT_FILE
 
 __all__ = ["FIGURES_DIR", "REPORT_FILE", "ReportError", "RunData", "load_run", "write_report"]
 

@@ -18,7 +18,9 @@ from crossemo.report.style import (
     condition_rank,
     interval,
     is_number,
-    method_name,
+    method_description,
+    method_is_baseline,
+    method_label,
     method_rank,
     percent,
 )
@@ -118,7 +120,7 @@ def _summary_section(run: RunData) -> str:
     protocol = config.get("protocol") or {}
     model = config.get("model") or {}
     transfers = run.transfer_corpora
-    methods = [method_name(m) for m in run.methods]
+    methods = [method_label(m) for m in run.methods]
     conditions = protocol.get("conditions") or []
     fraction = protocol.get("target_fraction")
     items = [
@@ -129,20 +131,34 @@ def _summary_section(run: RunData) -> str:
         ("Folds", _folds_text(protocol)),
         ("Conditions", ", ".join(condition_name(c) for c in ["within", *conditions])),
         ("Seeds", ", ".join(str(s) for s in protocol.get("seeds") or []) or "n/a"),
+        ("Features", _features_summary(run)),
         ("Latent model", _model_text(model)),
         ("Classifier", "linear SVC on the latent standardised per training fold"
          if protocol.get("scale_latent") else "linear SVC on the latent as it is (as in the paper)"),
     ]
     rows = "".join(f"<dt>{escape(key)}</dt><dd>{escape(value)}</dd>" for key, value in items)
     explanation = (
-        "<p>Each method embeds the 88 eGeMAPS functionals (the baselines: a linear SVC on the features "
-        "themselves, and a 2-D PCA); a linear SVC trained on the training folds' embedding predicts the "
-        "held-out fold (<em>within corpus</em>) and every transfer corpus. <em>Unseen</em> transfer corpora "
+        f"<p>Each method embeds {escape(run.features_text)}{escape(_baselines_text(run))}; a linear SVC "
+        "trained on the training folds' embedding predicts the held-out fold (<em>within corpus</em>) and "
+        "every transfer corpus. <em>Unseen</em> transfer corpora "
         "are standardised with the training fold's statistics; <em>target-normalised</em> ones with those of "
         f"a random {escape(percent(fraction, digits=0) if is_number(fraction) else 'share')} of their own "
         "utterances (labels unused), and evaluated on the rest.</p>"
     )
     return f'<dl class="summary">{rows}</dl>\n{explanation}\n<h3>Corpora</h3>\n{_corpora_table(run)}'
+
+
+def _baselines_text(run: RunData) -> str:
+    """`` (the baselines: SVC 88 features, a linear SVC on every feature; ...)`` for the run's baselines."""
+    parts = []
+    for method in run.methods:
+        if not method_is_baseline(method):
+            continue
+        description = method_description(method)
+        parts.append(f"{method_label(method)}, {description}" if description else method_label(method))
+    if not parts:
+        return ""
+    return f" (the baseline{'s' if len(parts) > 1 else ''}: {'; '.join(parts)})"
 
 
 def train_label(run: RunData) -> str:
@@ -156,6 +172,18 @@ def _class_sets(run: RunData) -> str:
     for record in run.results:
         names.setdefault(int(record["classes"]), record.get("class_names") or [])
     return "; ".join(f"{k}: {', '.join(names[k])}" if names[k] else str(k) for k in run.class_counts) or "n/a"
+
+
+def _features_summary(run: RunData) -> str:
+    """The extractor as results.json records it, e.g. ``88 eGeMAPSv02 (egemaps, eGeMAPSv02-opensmile2.6.0)``."""
+    features = run.features
+    if not features:
+        return "not recorded"
+    count = features.get("n_features")
+    head = " ".join(str(part) for part in (count, run.feature_set) if part is not None)
+    detail = ", ".join(str(features[key]) for key in ("id", "version")
+                       if features.get(key) not in (None, "") and features.get(key) != run.feature_set)
+    return f"{head} ({detail})" if detail else head or "not recorded"
 
 
 def _folds_text(protocol: dict) -> str:
@@ -246,13 +274,14 @@ def _table1_section(run: RunData) -> str:
     records = run.records(condition="within")
     if not records:
         return "<p class='skipped'>The run has no within-corpus results.</p>"
+    feature_set = run.feature_set or "features"
     rows = []
     for record in records:
         folds = [v for v in (record["balanced_accuracy"].get("folds") or []) if is_number(v)]
         rows.append(
             "<tr>"
-            f"<td>{escape(method_name(record['method']))} + linear SVC</td>"
-            f"<td>eGeMAPS+{escape(record['corpus'])}</td>"
+            f"<td>{escape(method_label(record['method']))} + linear SVC</td>"
+            f"<td>{escape(feature_set)}+{escape(record['corpus'])}</td>"
             f"<td class='num'>{int(record['classes'])}</td>"
             f"{_accuracy_cell(record)}"
             f"<td class='num'>{len(folds)}</td>"
@@ -287,7 +316,7 @@ def _results_section(run: RunData) -> str:
         row_class = " class='group-start'" if previous is not None and group != previous else ""
         rows.append(
             f"<tr{row_class}>"
-            f"<td>{escape(method_name(record['method']))}</td>"
+            f"<td>{escape(method_label(record['method']))}</td>"
             f"<td>{escape(record['corpus'])}</td>"
             f"<td>{escape(condition_name(record['condition']))}</td>"
             f"<td class='num'>{int(record['classes'])}</td>"
@@ -352,7 +381,7 @@ def _details_section(run: RunData) -> str:
                    (("features_s", "feature extraction"), ("fits_s", "model fits (wall clock)"),
                     ("total_s", "total"))]
     by_method = timings.get("fit_s_by_method") or {}
-    timing_rows += [(f"fits of {method_name(m)} (summed over workers)", s) for m, s in by_method.items()]
+    timing_rows += [(f"fits of {method_label(m)} (summed over workers)", s) for m, s in by_method.items()]
     timing_html = "".join(f"<tr><td>{escape(label)}</td><td class='num'>{escape(_duration(value))}</td></tr>"
                           for label, value in timing_rows if value is not None)
     version_html = "".join(f"<tr><td>{escape(str(name))}</td><td>{escape(str(version))}</td></tr>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,11 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from crossemo.errors import CrossemoError
-from crossemo.experiment import LATENTS_FILE, RESULTS_FILE
 from crossemo.report.style import condition_rank, method_rank
-
-HISTORY_KEY = re.compile(r"^(?P<method>[^/]+)/(?P<classes>\d+)c/fold(?P<fold>\d+)/seed(?P<seed>\d+)$")
-"""How ``results.json`` names a training history: ``<method>/<k>c/fold<i>/seed<s>``."""
+from crossemo.study.results import HistoryRecord, ResultRecord, ResultsError, read_results
+from crossemo.study.rundir import LATENTS_FILE, RESULTS_FILE
 
 
 class ReportError(CrossemoError, ValueError):
@@ -26,14 +23,35 @@ class RunData:
     """Everything a report shows, read from one run directory."""
 
     run_dir: Path
-    results: list[dict]
+    results: list[ResultRecord]
     config: dict
     corpora: dict[str, dict]
-    histories: dict[str, list[dict]]
+    histories: list[HistoryRecord]  # empty for a schema-1 run (its histories are not read)
     versions: dict[str, str]
     timings: dict
     latents: pd.DataFrame | None
+    features: dict = field(default_factory=dict)  # the feature extractor: id, version, n_features, ...
+    schema_version: int = 2
     notes: list[str] = field(default_factory=list)  # problems reading optional parts
+
+    @property
+    def feature_set(self) -> str | None:
+        """Short name of the feature set (``eGeMAPSv02``), ``None`` when results.json does not say."""
+        for key in ("feature_set", "id"):
+            value = self.features.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    @property
+    def features_text(self) -> str:
+        """The features the methods start from, e.g. ``the 88 eGeMAPSv02 features``."""
+        count = self.features.get("n_features")
+        count_text = f"{count} " if isinstance(count, int) and not isinstance(count, bool) else ""
+        name = self.feature_set
+        if name is None:
+            return f"the {count_text}acoustic features" if count_text else "the acoustic features"
+        return f"the {count_text}{name} features"
 
     @property
     def train_corpus(self) -> str:
@@ -124,10 +142,9 @@ def load_run(run_dir: str | Path) -> RunData:
             "(run `crossemo run CONFIG --out RUN_DIR` first, or let an interrupted run finish)"
         )
     try:
-        content = json.loads(results_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ReportError(f"{results_path} is not valid JSON: {error}") from None
-    _check_results(content, results_path)
+        content = read_results(results_path)
+    except ResultsError as error:
+        raise ReportError(str(error)) from None
 
     notes: list[str] = []
     latents = None
@@ -147,13 +164,15 @@ def load_run(run_dir: str | Path) -> RunData:
 
     return RunData(
         run_dir=run_dir,
-        results=list(content["results"]),
-        config=dict(content.get("config") or {}),
-        corpora=dict(content.get("corpora") or {}),
-        histories=dict(content.get("histories") or {}),
-        versions=dict(content.get("versions") or {}),
-        timings=dict(content.get("timings") or {}),
+        results=content["results"],
+        config=content["config"],
+        corpora=content["corpora"],
+        histories=content["histories"],
+        versions=content["versions"],
+        timings=content["timings"],
         latents=latents,
+        features=content["features"],
+        schema_version=content["schema_version"],
         notes=notes,
     )
 
@@ -162,37 +181,3 @@ def latent_columns(latents: pd.DataFrame) -> list[str]:
     """The latent coordinate columns ``z0, z1, ...`` in order."""
     columns = [column for column in latents.columns if re.fullmatch(r"z\d+", str(column))]
     return sorted(columns, key=lambda column: int(column[1:]))
-
-
-def parse_history_key(key: str) -> dict | None:
-    """Split a history key into method, classes, fold and seed; ``None`` when malformed.
-
-    >>> parse_history_key("vae_ss/4c/fold2/seed0")
-    {'method': 'vae_ss', 'classes': 4, 'fold': 2, 'seed': 0}
-    """
-    match = HISTORY_KEY.match(key)
-    if match is None:
-        return None
-    parts = match.groupdict()
-    return {
-        "method": parts["method"],
-        "classes": int(parts["classes"]),
-        "fold": int(parts["fold"]),
-        "seed": int(parts["seed"]),
-    }
-
-
-def _check_results(content: object, path: Path) -> None:
-    if not isinstance(content, dict) or not isinstance(content.get("results"), list):
-        raise ReportError(f"{path} has no list of results under the key 'results'")
-    required = {"method": str, "corpus": str, "condition": str, "classes": int, "balanced_accuracy": dict}
-    for position, record in enumerate(content["results"]):
-        if not isinstance(record, dict):
-            raise ReportError(f"{path}: result {position} is not an object")
-        missing = [key for key in required if key not in record]
-        if missing:
-            raise ReportError(f"{path}: result {position} lacks {', '.join(missing)}")
-        malformed = [key for key, kind in required.items()
-                     if not isinstance(record[key], kind) or isinstance(record[key], bool)]
-        if malformed:
-            raise ReportError(f"{path}: result {position} has a malformed {', '.join(malformed)}")

@@ -1,4 +1,9 @@
-"""Fixed names, orders and colours, so every figure and table of a report agrees.
+"""Names, orders and colours, so every figure and table of a report agrees.
+
+Methods' labels, colours and display order come from the method registry
+(:func:`crossemo.models.registry.registry`), read at call time: the report names
+no method.  A method the registry does not know (a run of another version, a
+plug-in) keeps its identifier as label, gets a fallback colour and comes last.
 
 Colours come from the Okabe-Ito palette, which stays distinguishable under the
 common colour-vision deficiencies; emotions also get distinct marker shapes.
@@ -7,27 +12,9 @@ common colour-vision deficiencies; emotions also get distinct marker shapes.
 from __future__ import annotations
 
 import math
+import zlib
 
-METHOD_ORDER: tuple[str, ...] = ("dae", "vae", "vae_annealing", "vae_ss", "pca", "svc_features")
-"""Methods in the order tables and figures show them."""
-
-METHOD_NAMES: dict[str, str] = {
-    "dae": "DAE",
-    "vae": "VAE",
-    "vae_annealing": "VAE-annealing",
-    "vae_ss": "VAE-ss",
-    "pca": "PCA 2-D",
-    "svc_features": "SVC 88 features",
-}
-
-METHOD_COLOURS: dict[str, str] = {
-    "dae": "#0072B2",  # blue
-    "vae": "#E69F00",  # orange
-    "vae_annealing": "#009E73",  # bluish green
-    "vae_ss": "#D55E00",  # vermillion
-    "pca": "#CC79A7",  # reddish purple
-    "svc_features": "#555555",  # dark grey
-}
+from crossemo.models.registry import registry
 
 EMOTION_ORDER: tuple[str, ...] = ("neutral", "sad", "happy", "angry")
 
@@ -59,34 +46,62 @@ LOSS_COLOURS: dict[str, str] = {
 }
 
 FALLBACK_COLOURS: tuple[str, ...] = ("#56B4E9", "#CC79A7", "#F0E442", "#D55E00", "#999999")
-"""Colours for names this module does not know (a future method, an extra loss term)."""
+"""Colours for names nothing registers (a method the registry lacks, an extra loss term)."""
 
 
-def method_name(method: str) -> str:
-    """Display name of ``method`` (the identifier itself when unknown).
+def method_order() -> tuple[str, ...]:
+    """Registered methods in display order (the registry's order)."""
+    return tuple(registry())
 
-    >>> method_name("vae_ss"), method_name("new_model")
+
+def method_label(method: str) -> str:
+    """Display label of ``method`` from the registry (the identifier itself when unknown).
+
+    >>> method_label("vae_ss"), method_label("new_model")
     ('VAE-ss', 'new_model')
     """
-    return METHOD_NAMES.get(method, method)
+    known = registry().get(method)
+    return known.label if known is not None else method
 
 
 def method_colour(method: str) -> str:
-    """Colour of ``method``, stable for unknown names too."""
-    if method in METHOD_COLOURS:
-        return METHOD_COLOURS[method]
-    return FALLBACK_COLOURS[sum(map(ord, method)) % len(FALLBACK_COLOURS)]
+    """Colour of ``method`` from the registry; unknown names get a stable fallback colour."""
+    methods = registry()
+    if method in methods:
+        return methods[method].colour
+    used = {known.colour.lower() for known in methods.values()}
+    palette = [colour for colour in FALLBACK_COLOURS if colour.lower() not in used] or list(FALLBACK_COLOURS)
+    return palette[zlib.crc32(method.encode("utf-8")) % len(palette)]
 
 
 def method_rank(method: str) -> tuple[int, str]:
-    """Sort key placing known methods in :data:`METHOD_ORDER`, unknown ones after, by name.
+    """Sort key: registered methods in the registry's display order, unknown ones after, by name.
 
     >>> sorted(["svc_features", "xyz", "dae", "pca"], key=method_rank)
     ['dae', 'pca', 'svc_features', 'xyz']
     """
-    if method in METHOD_ORDER:
-        return (METHOD_ORDER.index(method), "")
-    return (len(METHOD_ORDER), method)
+    order = method_order()
+    if method in order:
+        return (order.index(method), "")
+    return (len(order), method)
+
+
+def method_has_latent(method: str) -> bool | None:
+    """Whether ``method`` has a latent (from the registry); ``None`` when the registry does not know it."""
+    known = registry().get(method)
+    return known.has_latent if known is not None else None
+
+
+def method_is_baseline(method: str) -> bool:
+    """Whether the registry marks ``method`` as a baseline (a reference the protocol adds)."""
+    known = registry().get(method)
+    return bool(known is not None and known.baseline)
+
+
+def method_description(method: str) -> str:
+    """The registry's one-line description of ``method`` (empty when unknown or undescribed)."""
+    known = registry().get(method)
+    return known.description if known is not None else ""
 
 
 def emotion_rank(label: str) -> tuple[int, str]:
