@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from crossemo.bundle import collect_recordings, load_model
+from crossemo.bundle import load_model
 from crossemo.execution import default_jobs
+from crossemo.recordings import collect_recordings
 
 
 def main() -> None:

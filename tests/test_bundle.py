@@ -1,12 +1,12 @@
-"""Model bundles: training, loading without pickle, refusing tampered bundles, prediction."""
+"""Model bundles: one pipeline with the study, loading without pickle, refusing tampered bundles, prediction."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import pickle
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +15,6 @@ import opensmile
 import pandas as pd
 import pytest
 import soundfile
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import balanced_accuracy_score
@@ -29,9 +28,6 @@ from crossemo.bundle import (
     LinearOvoClassifier,
     Normalization,
     PredictionError,
-    collect_recordings,
-    fit_pipeline,
-    model_params,
     predict_files,
     train_bundle,
     training_data,
@@ -41,44 +37,52 @@ from crossemo.cli import app
 from crossemo.config import parse_config
 from crossemo.errors import BundleError, CrossemoError
 from crossemo.features import default_cache_dir, extract_files, feature_cache_dir
-from tests.fixtures import make_corpus, real_corpus, write_garbage, write_tone
+from crossemo.pipeline import EmotionPipeline
+from crossemo.recordings import RecordingsError, collect_recordings
+from crossemo.study import build_tasks, fit_task_pipeline, load_corpora, method_params
+from tests.fixtures import real_corpus, write_garbage, write_tone
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 EPOCHS = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Bitwise equal latents need the same thread count; one thread leaves the other core to parallel tests.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> SimpleNamespace:
-    """A small RAVDESS-like fixture corpus, its feature cache and a study config over it."""
-    root = tmp_path_factory.mktemp("bundle")
-    corpus = make_corpus("ravdess", root / "ravdess", per_class=2)
-    cache = root / "cache"
-    config = parse_config(
+def bundle_config(workspace: SimpleNamespace, **protocol):
+    """A study over the shared generated RAVDESS alone (a bundle needs no transfer corpus)."""
+    return parse_config(
         {
-            "train": {"corpus": "ravdess", "path": str(corpus)},
+            "train": {"corpus": "ravdess", "path": str(workspace.ravdess)},
+            "protocol": protocol,
             "model": {"epochs": EPOCHS},
-            "compute": {"jobs": 1, "cache_dir": str(cache)},
+            "compute": {"jobs": 1, "cache_dir": str(workspace.cache)},
         }
     )
-    return SimpleNamespace(root=root, corpus=corpus, cache=cache, config=config)
+
+
+def fit(data, method: str, config, **options) -> EmotionPipeline:
+    """The pipeline a bundle of ``method`` holds, fitted by hand on ``data``."""
+    pipeline = EmotionPipeline(method, method_params(config, method, config.protocol.seeds[0]), **options)
+    return pipeline.fit(data.features, data.labels, unlabelled=data.unlabelled)
 
 
 @pytest.fixture(scope="module")
-def trained(workspace) -> SimpleNamespace:
+def workspace(corpus_workspace, tmp_path_factory) -> SimpleNamespace:
+    """The shared corpora and cache, a study config over RAVDESS and a folder for this module's bundles."""
+    return SimpleNamespace(
+        root=tmp_path_factory.mktemp("bundle"),
+        corpus=corpus_workspace.ravdess,
+        cache=corpus_workspace.cache,
+        config=bundle_config(corpus_workspace),
+        shared=corpus_workspace,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(workspace, one_thread) -> SimpleNamespace:
     """VAE-ss trained once on the fixture corpus: the in-memory pipeline and its bundle."""
     data = training_data(workspace.config, progress=False)
-    pipeline = fit_pipeline(data.features, data.labels, method="vae_ss",
-                            params=model_params(workspace.config, "vae_ss"))
-    path = write_bundle(pipeline, workspace.root / "vae_ss.bundle", data=data, config=workspace.config,
-                        method="vae_ss")
+    pipeline = fit(data, "vae_ss", workspace.config)
+    path = write_bundle(pipeline, workspace.root / "vae_ss.bundle", data=data, config=workspace.config)
     return SimpleNamespace(data=data, pipeline=pipeline, path=path)
 
 
@@ -104,6 +108,60 @@ def edit_json(folder: Path, name: str, change) -> None:
     (folder / name).write_text(json.dumps(document))
 
 
+# --------------------------------------------------------------------------- one pipeline with the study
+
+
+@pytest.mark.parametrize(("method", "fold"), [("vae_ss", 0), ("pca", 1), ("svc_features", 2)])
+def test_a_bundle_of_a_study_fold_predicts_what_the_study_predicted(finished_run, tmp_path, method, fold) -> None:
+    config = finished_run.config
+    corpora = load_corpora(config, progress=False)
+    task = next(
+        task for task in build_tasks(config, corpora)
+        if task.method.name == method and task.fold == fold and task.classes == tuple(config.protocol.classes)
+    )
+    pipeline = fit_task_pipeline(task)
+    data = dataclasses.replace(  # the fold's rows, with the training corpus' extractor and statistics
+        training_data(config, corpus=corpora[config.train.display_name]),
+        features=task.train_features,
+        labels=task.train_labels,
+        unlabelled=np.empty((0, task.train_features.shape[1])),
+    )
+
+    model = bundle.load_model(write_bundle(pipeline, tmp_path / method, data=data, config=config))
+
+    latent = model.embed_features(task.test_features)
+    predicted = model.classifier.predict(latent)
+    assert np.array_equal(latent, pipeline.embed(task.test_features))  # bitwise
+    assert predicted.tolist() == pipeline.predict(task.test_features).tolist()
+    assert model.method == method and model.info["training"]["params"] == json.loads(json.dumps(task.params))
+    if not task.method.has_latent:
+        return
+    # ... and what the finished run recorded for that fold: the same model, refitted.
+    stored = pd.read_parquet(finished_run.out / "latents.parquet")
+    stored = stored[(stored["method"] == method) & (stored["fold"] == fold) & (stored["condition"] == "within")
+                    & (stored["classes"] == len(task.classes)) & (stored["seed"] == task.seed)]
+    assert stored["path"].tolist() == task.test_paths.tolist()
+    assert predicted.tolist() == stored["predicted"].tolist()
+    latent_columns = [f"z{dimension}" for dimension in range(model.latent_dim)]
+    np.testing.assert_allclose(stored[latent_columns].to_numpy(), latent, rtol=1e-6, atol=1e-6)  # stored float32
+
+
+def test_unlabelled_rows_join_training_when_the_protocol_uses_them(workspace, tmp_path) -> None:
+    config = bundle_config(workspace.shared, unlabelled="use")
+    data = training_data(config, progress=False)
+    assert len(data.unlabelled) > 0 and len(training_data(workspace.config, progress=False).unlabelled) == 0
+
+    used = crossemo.load_model(train_bundle(config, "dae", tmp_path / "use", progress=False))
+    dropped = crossemo.load_model(train_bundle(workspace.config, "dae", tmp_path / "drop", progress=False))
+
+    latent = used.embed_features(data.features)
+    assert np.array_equal(latent, fit(data, "dae", config).embed(data.features))  # bitwise: the same fit
+    assert not np.allclose(latent, dropped.embed_features(data.features))
+    assert used.info["training"]["unlabelled_utterances"] == len(data.unlabelled)
+    assert dropped.info["training"]["unlabelled_utterances"] == 0
+    assert used.info["training"]["utterances"] == dropped.info["training"]["utterances"] == len(data.labels)
+
+
 # --------------------------------------------------------------------------- round trip
 
 
@@ -113,15 +171,17 @@ def test_loaded_bundle_reproduces_the_in_memory_pipeline(trained) -> None:
 
     latent = model.embed_features(features)
 
-    assert np.array_equal(latent, trained.pipeline[:-1].transform(features))  # bitwise
+    assert np.array_equal(latent, trained.pipeline.embed(features))  # bitwise
     assert np.array_equal(model.classifier.predict(latent), trained.pipeline.predict(features))
     np.testing.assert_allclose(
-        model.classifier.class_scores(latent), trained.pipeline.decision_function(features), rtol=0, atol=1e-10
+        model.classifier.class_scores(latent), trained.pipeline.classifier_.decision_function(latent),
+        rtol=0, atol=1e-10,
     )
     assert model.method == "vae_ss"
     assert model.classes == tuple(trained.pipeline.classes_)
     assert model.info["training"]["utterances"] == len(features)
     assert model.info["versions"]["opensmile"] == opensmile.__version__
+    assert model.feature_set == "egemaps" and model.info["extractor"]["id"] == "egemaps"
 
 
 def test_predict_on_files_matches_the_pipeline_on_their_features(trained, workspace) -> None:
@@ -136,41 +196,55 @@ def test_predict_on_files_matches_the_pipeline_on_their_features(trained, worksp
         "path", "predicted", *(f"score_{label}" for label in model.classes), *latent_columns, "out_of_range", "error",
     ]
     assert predictions["error"].isna().all()
-    assert np.array_equal(predictions[latent_columns].to_numpy(), trained.pipeline[:-1].transform(values))
+    assert np.array_equal(predictions[latent_columns].to_numpy(), trained.pipeline.embed(values))
     assert predictions["predicted"].tolist() == trained.pipeline.predict(values).tolist()
     # The training files cannot lie beyond |z| = 10 of their own corpus (n < 101 rows).
     assert not predictions["out_of_range"].any()
 
 
-@pytest.mark.parametrize("method", ["dae", "pca"])
+@pytest.mark.parametrize("method", ["dae", "pca", "svc_features"])
 def test_other_methods_round_trip(trained, workspace, tmp_path, method) -> None:
-    pipeline = fit_pipeline(trained.data.features, trained.data.labels, method=method,
-                            params=model_params(workspace.config, method))
-    path = write_bundle(pipeline, tmp_path / method, data=trained.data, config=workspace.config, method=method)
+    pipeline = fit(trained.data, method, workspace.config)
+    path = write_bundle(pipeline, tmp_path / method, data=trained.data, config=workspace.config)
 
     model = bundle.load_model(path)
 
     latent = model.embed_features(trained.data.features)
     assert model.method == method
-    assert np.array_equal(latent, pipeline[:-1].transform(trained.data.features))
+    assert np.array_equal(latent, pipeline.embed(trained.data.features))
     assert np.array_equal(model.classifier.predict(latent), pipeline.predict(trained.data.features))
 
 
+def test_a_bundle_of_the_svc_on_the_features_predicts_files(trained, workspace, tmp_path) -> None:
+    pipeline = fit(trained.data, "svc_features", workspace.config)
+    model = bundle.load_model(write_bundle(pipeline, tmp_path / "svc", data=trained.data, config=workspace.config))
+    files = sorted(workspace.corpus.rglob("*.wav"))[:5]
+
+    predictions = model.predict(files, jobs=1, cache_dir=workspace.cache, progress=False)
+
+    n_features = len(model.feature_names)
+    assert model.latent_dim == n_features  # its "latent" is the standardized features
+    values = extract_files(files, cache_dir=workspace.cache, jobs=1, progress=False)[list(model.feature_names)]
+    standardized = pipeline.scaler_.transform(values.to_numpy(dtype=np.float64))
+    assert np.array_equal(predictions[[f"z{index}" for index in range(n_features)]].to_numpy(), standardized)
+    assert predictions["predicted"].tolist() == pipeline.predict(values.to_numpy(dtype=np.float64)).tolist()
+
+
 def test_a_standardized_latent_is_folded_into_the_classifier(trained, workspace, tmp_path) -> None:
-    pipeline = fit_pipeline(trained.data.features, trained.data.labels, method="dae",
-                            params=model_params(workspace.config, "dae"), scale_latent=True)
-    path = write_bundle(pipeline, tmp_path / "scaled", data=trained.data, config=workspace.config, method="dae")
+    pipeline = fit(trained.data, "dae", workspace.config, scale_latent=True)
+    path = write_bundle(pipeline, tmp_path / "scaled", data=trained.data, config=workspace.config)
 
     model = bundle.load_model(path)
 
     latent = model.embed_features(trained.data.features)
-    assert np.array_equal(latent, pipeline[:2].transform(trained.data.features))  # the raw latent
-    svc_input = pipeline[:3].transform(trained.data.features)  # standardized for the SVC
-    svc = pipeline[-1]
+    assert np.array_equal(latent, pipeline.embed(trained.data.features))  # the raw latent
+    svc_input = pipeline.latent_scaler_.transform(latent)  # standardized for the SVC
+    svc = pipeline.classifier_
     np.testing.assert_allclose(
         model.classifier.decision_function(latent), svc_input @ svc.coef_.T + svc.intercept_, atol=1e-9
     )
     assert np.array_equal(model.classifier.predict(latent), pipeline.predict(trained.data.features))
+    assert model.info["training"]["scale_latent"] is True
 
 
 def test_bundle_holds_no_pickle(trained) -> None:
@@ -178,6 +252,36 @@ def test_bundle_holds_no_pickle(trained) -> None:
     assert names == sorted([bundle.MANIFEST, *bundle.BUNDLE_FILES])
     for name in names:
         assert b"\x80\x04\x95" not in (trained.path / name).read_bytes()[:4096]  # pickle protocol 4 header
+
+
+def test_bundles_written_before_the_registry_still_load(trained, workspace, tmp_path) -> None:
+    """A PCA state in the old ``crossemo.pca`` format and a features.json naming only the feature set."""
+    from safetensors.numpy import save_file as save_numpy
+
+    pipeline = fit(trained.data, "pca", workspace.config)
+    path = write_bundle(pipeline, tmp_path / "pca", data=trained.data, config=workspace.config)
+    pca = pipeline.model_
+    legacy = {
+        "format": "crossemo.pca",
+        "version": 1,
+        "model": "pca",
+        "params": {"n_components": pca.latent_dim, "whiten": False},
+        "n_features_in_": pca.n_features_in_,
+    }
+    save_numpy(
+        {name: np.ascontiguousarray(getattr(pca, name)) for name in ("components_", "mean_", "explained_variance_")},
+        str(path / bundle.ENCODER_FILE),
+        metadata={"crossemo": json.dumps(legacy)},
+    )
+    edit_json(path, bundle.FEATURES_FILE, lambda document: document.pop("extractor"))
+    edit_json(path, bundle.BUNDLE_FILE, lambda document: document.update(feature_set="eGeMAPSv02"))
+    assert json.loads((path / bundle.FEATURES_FILE).read_text())["feature_set"] == "eGeMAPSv02"
+    rehash(path)
+
+    model = bundle.load_model(path)
+
+    assert model.method == "pca" and model.feature_set == "egemaps"
+    assert np.array_equal(model.embed_features(trained.data.features), pipeline.embed(trained.data.features))
 
 
 # --------------------------------------------------------------------------- the SVC without scikit-learn objects
@@ -266,7 +370,16 @@ def test_wrong_tensor_shapes_are_refused_even_when_rehashed(bundle_copy) -> None
     save_file(tensors, str(path), metadata=metadata)
     rehash(bundle_copy)
 
-    with pytest.raises(BundleError, match=r"encoder_body\.0\.weight has shape \(40, 87\), expected \(40, 88\)"):
+    with pytest.raises(BundleError, match=r"encoder\.safetensors does not fit the vae_ss state .*"
+                                          r"encoder_body\.0\.weight has shape \(40, 87\), expected \(40, 88\)"):
+        bundle.load_model(bundle_copy)
+
+
+def test_a_state_of_another_method_is_refused(bundle_copy) -> None:
+    edit_json(bundle_copy, bundle.BUNDLE_FILE, lambda document: document.update(method="vae"))
+    rehash(bundle_copy)
+
+    with pytest.raises(BundleError, match="holds model 'vae_ss', bundle.json says 'vae'"):
         bundle.load_model(bundle_copy)
 
 
@@ -279,7 +392,16 @@ def test_edited_feature_names_are_refused(bundle_copy) -> None:
         bundle.load_model(bundle_copy)
 
     rehash(bundle_copy)
-    with pytest.raises(BundleError, match=r"feature names differ .*installed opensmile.*#0: bundle 'F0semitoneFrom27\.5Hz_sma3nz_stddevNorm'"):
+    with pytest.raises(BundleError, match=r"feature names differ .*installed egemaps extractor.*"
+                                          r"#0: bundle 'F0semitoneFrom27\.5Hz_sma3nz_stddevNorm'"):
+        bundle.load_model(bundle_copy)
+
+
+def test_unknown_feature_extractor_is_refused(bundle_copy) -> None:
+    edit_json(bundle_copy, bundle.FEATURES_FILE, lambda document: document["extractor"].update(id="wav2vec"))
+    rehash(bundle_copy)
+
+    with pytest.raises(BundleError, match="features.json: unknown feature set 'wav2vec'"):
         bundle.load_model(bundle_copy)
 
 
@@ -292,16 +414,15 @@ def test_wrong_classifier_shape_is_refused(bundle_copy) -> None:
 
 
 def test_other_package_versions_warn_but_load(bundle_copy) -> None:
-    def age(document):
-        document["versions"].update({"crossemo": "99.0.0", "opensmile": "0.0.1"})
-
-    edit_json(bundle_copy, bundle.BUNDLE_FILE, age)
+    edit_json(bundle_copy, bundle.BUNDLE_FILE, lambda document: document["versions"].update(crossemo="99.0.0"))
+    edit_json(bundle_copy, bundle.FEATURES_FILE,
+              lambda document: document["extractor"].update(version="eGeMAPSv02-opensmile0.0.1"))
     rehash(bundle_copy)
 
     with pytest.warns(BundleWarning) as caught:
         model = bundle.load_model(bundle_copy)
     messages = " | ".join(str(warning.message) for warning in caught)
-    assert "crossemo 99.0.0" in messages and "opensmile 0.0.1" in messages
+    assert "crossemo 99.0.0" in messages and "eGeMAPSv02-opensmile0.0.1" in messages
     assert model.method == "vae_ss"
 
 
@@ -340,7 +461,22 @@ def test_bad_recordings_give_error_rows(trained, workspace, tmp_path) -> None:
     assert written["error"].notna().tolist() == [False, True, True, True, True]
 
 
-def test_collect_recordings_reads_folders_and_manifests(tmp_path) -> None:
+def test_predict_files_does_not_overwrite_without_force(trained, workspace, tmp_path) -> None:
+    files = sorted(workspace.corpus.rglob("*.wav"))[:2]
+    out = tmp_path / "predictions.csv"
+    out.write_text("keep me\n")
+
+    with pytest.raises(PredictionError, match=r"predictions\.csv exists.*--force"):
+        predict_files(trained.path, files, out=out, jobs=1, cache_dir=workspace.cache, progress=False)
+    assert out.read_text() == "keep me\n"
+    with pytest.raises(PredictionError, match="is a folder"):
+        predict_files(trained.path, files, out=tmp_path, jobs=1, cache_dir=workspace.cache, progress=False)
+
+    predict_files(trained.path, files, out=out, force=True, jobs=1, cache_dir=workspace.cache, progress=False)
+    assert len(pd.read_csv(out)) == 2
+
+
+def test_collect_recordings_reads_folders_and_lists(tmp_path) -> None:
     write_tone(tmp_path / "a" / "one.wav")
     write_tone(tmp_path / "a" / "deep" / "two.FLAC", audio_format="FLAC")
     (tmp_path / "a" / "notes.txt").write_text("not audio")
@@ -352,11 +488,18 @@ def test_collect_recordings_reads_folders_and_manifests(tmp_path) -> None:
     assert [Path(path).name for path in found] == ["two.FLAC", "one.wav", "one.wav", "absent.wav"]
     assert all(Path(path).is_absolute() for path in found)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(PredictionError, match="no audio files"):
+    with pytest.raises(RecordingsError, match="no audio files"):
         collect_recordings(tmp_path / "empty")
     (tmp_path / "bad.csv").write_text("file,emotion\nx.wav,sad\n")
-    with pytest.raises(PredictionError, match="no 'path' column"):
+    with pytest.raises(RecordingsError, match="no 'path' column"):
         collect_recordings(tmp_path / "bad.csv")
+
+
+def test_an_empty_folder_to_predict_is_a_prediction_error(trained, tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(PredictionError, match="no audio files"):
+        crossemo.load_model(trained.path).predict(tmp_path / "empty", progress=False)
 
 
 def test_adapt_normalizes_with_the_new_domain(trained, workspace, tmp_path) -> None:
@@ -385,7 +528,7 @@ def test_adapt_needs_two_usable_recordings(trained, workspace, tmp_path) -> None
     bad = write_garbage(tmp_path / "bad.wav")
 
     with pytest.raises(PredictionError, match=r"at least 2 usable recordings .* gave 1 of 2 \(.*bad\.wav: unreadable"):
-        model.predict(files[:2], adapt=[files[0], bad], jobs=1, cache_dir=workspace.cache, progress=False)
+        model.predict(files[:2], adapt=iter([files[0], bad]), jobs=1, cache_dir=workspace.cache, progress=False)
 
 
 # --------------------------------------------------------------------------- training entry point and CLI
@@ -413,6 +556,18 @@ def test_train_bundle_refuses_to_overwrite_without_force(workspace, tmp_path) ->
         train_bundle(workspace.config, "svm", tmp_path / "x", progress=False)
 
 
+def test_a_failed_write_leaves_nothing_behind(trained, workspace, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "model"
+
+    def broken_save(path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trained.pipeline.model_, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_bundle(trained.pipeline, out, data=trained.data, config=workspace.config)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_train_and_predict(workspace, tmp_path) -> None:
     runner = CliRunner()
     config = tmp_path / "study.toml"
@@ -425,10 +580,10 @@ def test_cli_train_and_predict(workspace, tmp_path) -> None:
     trained = runner.invoke(app, ["train", str(config), "--method", "dae", "--epochs", "2", "--out", str(model_dir)])
     again = runner.invoke(app, ["train", str(config), "--method", "dae", "--epochs", "2", "--out", str(model_dir)])
     out = tmp_path / "predictions.csv"
-    predicted = runner.invoke(
-        app, ["predict", str(model_dir), str(workspace.corpus / "Actor_01"), "--out", str(out), "--json",
-              "--jobs", "1", "--cache-dir", str(workspace.cache)],
-    )
+    predict_args = ["predict", str(model_dir), str(workspace.corpus / "Actor_01"), "--out", str(out), "--json",
+                    "--jobs", "1", "--cache-dir", str(workspace.cache)]
+    predicted = runner.invoke(app, predict_args)
+    repeated = runner.invoke(app, predict_args)
     broken = runner.invoke(app, ["predict", str(tmp_path), str(workspace.corpus), "--json"])
 
     assert trained.exit_code == 0, trained.output
@@ -438,6 +593,7 @@ def test_cli_train_and_predict(workspace, tmp_path) -> None:
     table = pd.read_csv(out)
     assert len(records) == len(table) == len(list((workspace.corpus / "Actor_01").glob("*.wav")))
     assert set(records[0]) == set(table.columns) and records[0]["error"] is None
+    assert repeated.exit_code == 2 and "--force" in repeated.output
     assert broken.exit_code == 2 and "no manifest.json" in broken.output
 
 

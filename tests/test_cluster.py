@@ -31,8 +31,8 @@ from crossemo.cli import app
 from crossemo.config import load_config, parse_config
 from crossemo.corpora import read_corpus
 from crossemo.execution import ExecutionError, TaskFailure, map_tasks
-from crossemo.study import run_study
 from crossemo.features import extract, feature_cache_dir, feature_names
+from crossemo.study import run_study
 from tests.fixtures import make_corpus
 
 pytestmark = pytest.mark.cluster

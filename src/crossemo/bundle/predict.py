@@ -1,0 +1,294 @@
+"""A loaded bundle at work: embedding and predicting recordings, with or without adapting to a new domain.
+
+:class:`TrainedModel` predicts files, folders and CSV lists of paths
+(:func:`crossemo.recordings.collect_recordings`): one row per recording with the
+predicted label, a score per class, the latent coordinates, an out-of-range flag and
+the reason a file could not be used.  ``adapt`` takes unlabelled recordings of the
+new domain and standardizes with their mean and standard deviation instead of the
+training corpus' (the paper's target normalization).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crossemo.bundle.format import LinearOvoClassifier
+from crossemo.recordings import RecordingsError, Sources, collect_recordings, describe_sources
+
+ERROR_COLUMN = "error"
+PREDICTED_COLUMN = "predicted"
+OUT_OF_RANGE_COLUMN = "out_of_range"
+
+
+class PredictionError(RecordingsError):
+    """What to predict is unusable as a whole: an empty folder, a list without paths, too few adapt
+    files, an output file that exists."""
+
+
+@dataclass(frozen=True, eq=False)
+class Normalization:
+    """How features are standardized before encoding, and the reference for the out-of-range flag.
+
+    Features become ``(x - mean) / scale``.  A recording is out of range when any
+    feature lies beyond ``z`` reference standard deviations from the reference mean
+    (features with a zero reference std never count, as in
+    :func:`crossemo.preprocessing.outlier_mask`, which applies the same rule with a
+    corpus' own statistics).
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    reference_mean: np.ndarray
+    reference_std: np.ndarray
+    z: float
+    source: str
+    recordings: int
+
+    def standardize(self, features: np.ndarray) -> np.ndarray:
+        """``(features - mean) / scale``, the same float64 operations as ``StandardScaler.transform``."""
+        return (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+
+    def out_of_range(self, features: np.ndarray) -> np.ndarray:
+        """``True`` for rows with any feature beyond ``z`` reference standard deviations."""
+        deviation = np.asarray(features, dtype=np.float64) - self.reference_mean
+        scores = np.divide(
+            deviation, self.reference_std, out=np.zeros_like(deviation), where=self.reference_std > 0
+        )
+        return (np.abs(scores) > self.z).any(axis=1)
+
+
+class TrainedModel:
+    """A bundle loaded by :func:`crossemo.bundle.load_model`: predicts and embeds recordings.
+
+    Attributes: ``method`` (the registered method's name), ``classes``, ``feature_set``
+    (the feature extractor's registry name), ``feature_names``, ``latent_dim``, ``info``
+    (the bundle's description: training summary, package versions, extractor, config, hash).
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        classes: tuple[str, ...],
+        feature_set: str,
+        feature_names: tuple[str, ...],
+        normalization: Normalization,
+        encoder: Any,
+        classifier: LinearOvoClassifier,
+        info: Mapping[str, Any],
+    ) -> None:
+        self.method = method
+        self.classes = classes
+        self.feature_set = feature_set
+        self.feature_names = feature_names
+        self.normalization = normalization
+        self.encoder = encoder
+        self.classifier = classifier
+        self._info = dict(info)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """A copy of the bundle's description (``bundle.json`` plus extractor, config, path and content hash)."""
+        return json.loads(json.dumps(self._info))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.classifier.latent_dim
+
+    def __repr__(self) -> str:
+        return f"TrainedModel(method={self.method!r}, classes={list(self.classes)}, latent_dim={self.latent_dim})"
+
+    # -- arrays ----------------------------------------------------------------------
+    def embed_features(self, features: np.ndarray, *, normalization: Normalization | None = None) -> np.ndarray:
+        """Latent coordinates of raw feature rows (columns in :attr:`feature_names` order).
+
+        For a method without a latent (the SVC on the features) these are the standardized features.
+        """
+        norm = normalization or self.normalization
+        values = np.asarray(features, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != len(self.feature_names):
+            raise PredictionError(
+                f"expected features of shape (n, {len(self.feature_names)}), got {values.shape}"
+            )
+        return np.asarray(self.encoder.transform(norm.standardize(values)), dtype=np.float64)
+
+    def predict_features(self, features: np.ndarray, *, normalization: Normalization | None = None) -> np.ndarray:
+        """Predicted labels of raw feature rows."""
+        return self.classifier.predict(self.embed_features(features, normalization=normalization))
+
+    # -- recordings ------------------------------------------------------------------
+    def predict(
+        self,
+        paths: Sources,
+        *,
+        adapt: Sources | None = None,
+        jobs: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        scheduler: str | None = None,
+    ) -> pd.DataFrame:
+        """One row per recording in ``paths`` (files, folders searched recursively, CSV lists of paths).
+
+        Columns: ``path``; ``predicted`` (the label); ``score_<class>`` per class
+        (higher is more likely; see :meth:`LinearOvoClassifier.class_scores`);
+        ``z0``, ``z1``, ... (the latent); ``out_of_range`` (some feature beyond the
+        outlier threshold of the training corpus, or of the adapt recordings); and
+        ``error`` (why a file could not be used: unreadable, silent, too short), in
+        which case the other columns are empty.  ``adapt``: unlabelled recordings of
+        the new domain whose mean and std replace the training scaler (at least two
+        usable ones).  Features are extracted with the bundle's feature set;
+        ``jobs``, ``cache_dir``, ``progress`` and ``scheduler`` are those of
+        :func:`crossemo.features.extract_files`.  ``attrs`` hold ``method``,
+        ``normalization`` (its source and recording count), ``computed`` and ``cached``.
+        """
+        return self._run(paths, adapt, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                         scheduler=scheduler, classify=True)
+
+    def embed(
+        self,
+        paths: Sources,
+        *,
+        adapt: Sources | None = None,
+        jobs: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        scheduler: str | None = None,
+    ) -> pd.DataFrame:
+        """Like :meth:`predict` with only the columns ``path``, ``z0``, ``z1``, ... and ``error``."""
+        return self._run(paths, adapt, jobs=jobs, cache_dir=cache_dir, progress=progress,
+                         scheduler=scheduler, classify=False)
+
+    def adapt_normalization(self, features: np.ndarray, *, source: str = "adapt") -> Normalization:
+        """Target normalization from raw features of unlabelled recordings of the new domain.
+
+        Rows beyond the bundle's outlier threshold of their own statistics are dropped
+        first (as the protocol does per corpus); the rest supply mean and std
+        (``StandardScaler``: a constant feature gets scale 1).  Needs two rows.
+        """
+        from crossemo.preprocessing import fit_scaler, outlier_mask
+
+        values = np.asarray(features, dtype=np.float64)
+        if values.ndim != 2 or values.shape[0] < 2:
+            count = values.shape[0] if values.ndim == 2 else 0
+            raise PredictionError(
+                f"adapting needs at least 2 usable recordings of the new domain, {source} gave {count}"
+            )
+        values = values[outlier_mask(values, z=self.normalization.z)]
+        scaler = fit_scaler(values)
+        return Normalization(
+            mean=scaler.mean_,
+            scale=scaler.scale_,
+            reference_mean=values.mean(axis=0),
+            reference_std=values.std(axis=0),
+            z=self.normalization.z,
+            source=source,
+            recordings=int(values.shape[0]),
+        )
+
+    def _run(
+        self,
+        paths: Sources,
+        adapt: Sources | None,
+        *,
+        jobs: int | None,
+        cache_dir: str | os.PathLike[str] | None,
+        progress: bool | None,
+        scheduler: str | None,
+        classify: bool,
+    ) -> pd.DataFrame:
+        from crossemo.features import extract_files
+
+        if adapt is not None and not isinstance(adapt, (str, os.PathLike)):
+            adapt = list(adapt)  # read twice: for the files and for the source's name
+        files = _recordings(paths)
+        if not files:
+            raise PredictionError("no recordings given to predict")
+        adapt_files = [] if adapt is None else _recordings(adapt)
+        # One extraction call for both lists: one worker pool, one progress bar.
+        extracted = extract_files(
+            [*files, *adapt_files],
+            feature_set=self.feature_set,
+            cache_dir=cache_dir,
+            jobs=jobs,
+            progress=progress,
+            scheduler=scheduler,
+        )
+        names = list(self.feature_names)
+        counts = {key: extracted.attrs.get(key) for key in ("computed", "cached")}
+        normalization = self.normalization
+        if adapt is not None:
+            adapted = extracted.iloc[len(files):]
+            usable = adapted[adapted[ERROR_COLUMN].isna()]
+            failed = adapted[adapted[ERROR_COLUMN].notna()]
+            source = describe_sources(adapt)
+            if len(usable) < 2:
+                example = f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else ""
+                raise PredictionError(
+                    f"adapting needs at least 2 usable recordings of the new domain; {source} gave "
+                    f"{len(usable)} of {len(adapted)}{example}"
+                )
+            normalization = self.adapt_normalization(usable[names].to_numpy(dtype=np.float64), source=source)
+        extracted = extracted.iloc[: len(files)].reset_index(drop=True)
+        ok = extracted[ERROR_COLUMN].isna().to_numpy()
+        values = extracted.loc[ok, names].to_numpy(dtype=np.float64)
+        latent = np.empty((0, self.latent_dim))
+        if ok.any():
+            latent = self.embed_features(values, normalization=normalization)
+
+        frame = pd.DataFrame({"path": extracted["path"].astype(object)})
+        if classify:
+            predicted = pd.Series(None, index=frame.index, dtype=object)
+            predicted[ok] = self.classifier.predict(latent)
+            frame[PREDICTED_COLUMN] = predicted
+            scores = np.full((len(frame), len(self.classes)), np.nan)
+            scores[ok] = self.classifier.class_scores(latent)
+            for position, label in enumerate(self.classes):
+                frame[f"score_{label}"] = scores[:, position]
+        coordinates = np.full((len(frame), self.latent_dim), np.nan)
+        coordinates[ok] = latent
+        frame = pd.concat(
+            [frame, pd.DataFrame(coordinates, columns=[f"z{dimension}" for dimension in range(self.latent_dim)])],
+            axis=1,
+        )
+        if classify:
+            flags = pd.array([pd.NA] * len(frame), dtype="boolean")
+            flags[ok] = normalization.out_of_range(values)
+            frame[OUT_OF_RANGE_COLUMN] = flags
+        frame[ERROR_COLUMN] = extracted[ERROR_COLUMN].astype(object)
+        frame.attrs = {
+            "method": self.method,
+            "normalization": {"source": normalization.source, "recordings": normalization.recordings},
+            **counts,
+        }
+        return frame
+
+
+def _recordings(paths: Sources) -> list[str]:
+    try:
+        return collect_recordings(paths)
+    except PredictionError:
+        raise
+    except RecordingsError as error:
+        raise PredictionError(str(error)) from None
+
+
+def prediction_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a :meth:`TrainedModel.predict` table as JSON-ready dicts (missing values ``None``).
+
+    >>> table = pd.DataFrame({"path": ["a.wav", "b.wav"], "z0": [0.5, float("nan")],
+    ...                       "error": [None, "silent audio"]})
+    >>> prediction_records(table)
+    [{'path': 'a.wav', 'z0': 0.5, 'error': None}, {'path': 'b.wav', 'z0': None, 'error': 'silent audio'}]
+    """
+    values = frame.astype(object).where(frame.notna(), None)
+    return [
+        {column: value.item() if isinstance(value, np.generic) else value for column, value in row.items()}
+        for row in values.to_dict(orient="records")
+    ]
