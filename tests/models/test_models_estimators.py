@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -29,13 +28,7 @@ from crossemo.models import (
 FAST = {"epochs": 3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Tiny networks: one thread is as fast and leaves the other core to parallel tests.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(n: int = 120, n_features: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
