@@ -178,7 +178,7 @@ def test_failed_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             raise RuntimeError("disk full")
         return np.zeros(16000, dtype=np.float32)
 
-    monkeypatch.setattr(synth, "render_utterance", failing)
+    monkeypatch.setattr(synth.corpus, "render_utterance", failing)  # where synthesize looks it up
     with pytest.raises(RuntimeError, match="disk full"):
         synth.synthesize(tmp_path / "corpus", languages=("xa",), speakers_per_language=1)
     assert list(tmp_path.iterdir()) == []
