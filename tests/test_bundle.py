@@ -121,7 +121,7 @@ def test_a_bundle_of_a_study_fold_predicts_what_the_study_predicted(finished_run
     )
     pipeline = fit_task_pipeline(task)
     data = dataclasses.replace(  # the fold's rows, with the training corpus' extractor and statistics
-        training_data(config, corpus=corpora[config.train.display_name]),
+        training_data(config, corpus=corpora[config.train[0].display_name]),
         features=task.train_features,
         labels=task.train_labels,
         unlabelled=np.empty((0, task.train_features.shape[1])),

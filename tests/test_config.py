@@ -27,7 +27,7 @@ path = "data/emodb"
 
 def test_minimal_config_takes_spec_defaults(tmp_path):
     config = load_config(_write(tmp_path, MINIMAL))
-    assert config.train.path == (tmp_path / "data" / "emodb").resolve()
+    assert config.train[0].path == (tmp_path / "data" / "emodb").resolve()
     assert config.transfer == []
     assert config.protocol.folds == 5
     assert config.protocol.classes == ["neutral", "sad", "happy", "angry"]

@@ -1,18 +1,26 @@
 """Study configuration: a TOML file validated into typed objects.
 
-A study names one training corpus, any number of transfer corpora, the
-protocol and the models::
+A study names its training corpora (one or several, pooled), any number of
+transfer corpora, the protocol and the models::
 
-    [train]
+    [[train]]
     corpus = "ravdess"
     path = "/data/RAVDESS"
-    [[transfer]]
+    [[train]]
     corpus = "emodb"
     path = "/data/emodb"
+    [[transfer]]
+    corpus = "cafe"
+    path = "/data/CaFE"
     [protocol]
     folds = 5
     [model]
     methods = ["dae", "vae_ss"]
+
+(a single ``[train]`` table works as before).  ``protocol.design = "loco"`` or
+``"matrix"`` lists ``[[corpus]]`` entries instead and derives the cells: each
+corpus held out in turn (trained on all the others), or each corpus trained
+alone and evaluated on every other (:meth:`StudyConfig.cells`).
 
 Relative corpus paths are resolved against the config file's folder.  Every
 problem is reported as one :class:`~crossemo.errors.ConfigError` naming the key.
@@ -21,6 +29,7 @@ problem is reported as one :class:`~crossemo.errors.ConfigError` naming the key.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +42,25 @@ MAX_SEED = 2**32 - 1
 """Seeds seed numpy and torch generators, which take 0 .. 2**32 - 1."""
 
 Condition = Literal["unseen", "target_norm"]
+
+Design = Literal["transfer", "loco", "matrix"]
+"""How a study's cells are formed: as configured, leave one corpus out, or every pair."""
+
+CELL_SEPARATOR = "+"
+"""Joins the names of a cell's training corpora into the training set's name."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training set of a study and the corpora its models are evaluated on."""
+
+    train: tuple[str, ...]  # corpus names, pooled for training
+    transfer: tuple[str, ...]  # corpus names evaluated under every condition
+
+    @property
+    def name(self) -> str:
+        """The training set's name: its corpora joined by ``+`` (``ravdess+emodb``)."""
+        return CELL_SEPARATOR.join(self.train)
 
 
 class _Strict(BaseModel):
@@ -47,7 +75,10 @@ class CorpusEntry(_Strict):
     name: str | None = None
     classes: list[str] | None = Field(
         default=None,
-        description="Class set to evaluate this transfer corpus on (default: the protocol's).",
+        description=(
+            "Classes this corpus has (default: the protocol's): a transfer corpus is evaluated on them, "
+            "a training set on those all its corpora share."
+        ),
     )
 
     @property
@@ -70,10 +101,26 @@ class CorpusEntry(_Strict):
 
 
 class Protocol(_Strict):
+    design: Design = Field(
+        default="transfer",
+        description=(
+            "'transfer': train on the [[train]] corpora, evaluate on the [[transfer]] ones; "
+            "'loco': for each [[corpus]], train on all the others and evaluate on it; "
+            "'matrix': train on each [[corpus]] alone and evaluate on every other."
+        ),
+    )
+    normalize: Literal["corpus", "pooled"] | None = Field(
+        default=None,
+        description=(
+            "'corpus': each training corpus standardized by the statistics of its own training-fold "
+            "part; 'pooled': one scaler over the pooled training fold. Default: 'corpus' when a cell "
+            "trains on several corpora, 'pooled' for one."
+        ),
+    )
     folds: int = Field(default=5, ge=2)
     split: Literal["speaker", "utterance"] = "speaker"
     classes: list[str] = Field(default_factory=lambda: list(LABELS))
-    conditions: list[Condition] = Field(default_factory=lambda: ["unseen", "target_norm"])
+    conditions: list[Condition] = Field(default_factory=lambda: ["unseen", "target_norm"], min_length=1)
     target_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     outlier_z: float = Field(default=10.0, gt=0.0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
@@ -140,6 +187,16 @@ class ModelSettings(_Strict):
     device: Literal["cpu", "cuda", "auto"] = Field(
         default="cpu", description="Where to train; bit-for-bit reproducibility holds on the CPU."
     )
+
+    @field_validator("device")
+    @classmethod
+    def _device_present(cls, device: str) -> str:
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("'cuda' asked for, but torch finds no CUDA device here: use 'cpu' or 'auto'")
+        return device
     options: dict[str, dict[str, bool | int | float | str]] = Field(
         default_factory=dict,
         description="Further keywords per method, e.g. [model.options.dae] noise_sigma = 0.5.",
@@ -148,6 +205,8 @@ class ModelSettings(_Strict):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, methods: list[str]) -> list[str]:
+        if not methods:
+            raise ValueError("no method to train: list at least one (see `crossemo methods`)")
         known = _registry().model_names()
         unknown = [name for name in methods if name not in known]
         if unknown:
@@ -208,22 +267,69 @@ class Compute(_Strict):
 
 
 class StudyConfig(_Strict):
-    train: CorpusEntry
+    train: list[CorpusEntry] = Field(default_factory=list)
     transfer: list[CorpusEntry] = Field(default_factory=list)
+    corpus: list[CorpusEntry] = Field(
+        default_factory=list, description="The corpora of a 'loco' or 'matrix' design."
+    )
     protocol: Protocol = Field(default_factory=Protocol)
     model: ModelSettings = Field(default_factory=ModelSettings)
     features: Features = Field(default_factory=Features)
     compute: Compute = Field(default_factory=Compute)
 
+    @field_validator("train", mode="before")
+    @classmethod
+    def _single_train_table(cls, value: object) -> object:
+        # The single [train] table of earlier configs is a one-entry [[train]].
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _entries_fit_design(self) -> StudyConfig:
+        design = self.protocol.design
+        if design == "transfer":
+            if self.corpus:
+                raise ValueError("[[corpus]] entries need protocol.design = 'loco' or 'matrix'")
+            if not self.train:
+                raise ValueError("train: required: a [train] table or [[train]] entries")
+        else:
+            if self.train or self.transfer:
+                raise ValueError(
+                    f"protocol.design = {design!r} takes [[corpus]] entries, not [train] or [[transfer]]"
+                )
+            if len(self.corpus) < 2:
+                raise ValueError(f"protocol.design = {design!r} needs at least two [[corpus]] entries")
+        return self
+
     @model_validator(mode="after")
     def _unique_names(self) -> StudyConfig:
-        names = [self.train.display_name] + [entry.display_name for entry in self.transfer]
+        names = [entry.display_name for entry in (*self.train, *self.transfer, *self.corpus)]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(
                 f"corpus names must be unique, {', '.join(duplicates)} appears more than once: "
                 "give the entries distinct `name` keys"
             )
+        bad = [name for name in names if CELL_SEPARATOR in name or "/" in name]
+        if bad:
+            raise ValueError(f"corpus names may not contain '{CELL_SEPARATOR}' or '/': {', '.join(bad)}")
+        return self
+
+    @model_validator(mode="after")
+    def _class_sets_exist(self) -> StudyConfig:
+        for cell in self.cells():
+            within = self.within_classes(cell)
+            if len(within) < 2:
+                raise ValueError(
+                    f"the training corpora {', '.join(cell.train)} share fewer than two classes "
+                    f"({within}): widen their `classes`"
+                )
+            for name in cell.transfer:
+                classes = self.transfer_classes(cell, name)
+                if len(classes) < 2:
+                    raise ValueError(
+                        f"{name} shares fewer than two classes ({list(classes)}) with the training corpora "
+                        f"{', '.join(cell.train)}"
+                    )
         return self
 
     @model_validator(mode="after")
@@ -238,16 +344,56 @@ class StudyConfig(_Strict):
             )
         return self
 
-    def class_sets(self) -> list[tuple[str, ...]]:
-        """Every class set a model is trained for: the protocol's, then those transfers ask for."""
-        sets = [tuple(self.protocol.classes)]
-        for entry in self.transfer:
-            if entry.classes is not None and tuple(entry.classes) not in sets:
-                sets.append(tuple(entry.classes))
-        return sets
+    def entries(self) -> list[CorpusEntry]:
+        """Every corpus of the study, training corpora first."""
+        return [*self.train, *self.transfer, *self.corpus]
 
-    def transfer_classes(self, entry: CorpusEntry) -> tuple[str, ...]:
+    def entry(self, name: str) -> CorpusEntry:
+        """The corpus entry called ``name``."""
+        for entry in self.entries():
+            if entry.display_name == name:
+                return entry
+        raise KeyError(name)
+
+    def cells(self) -> list[Cell]:
+        """The study's training sets, each with the corpora it is evaluated on (see ``protocol.design``)."""
+        if self.protocol.design == "transfer":
+            return [Cell(tuple(e.display_name for e in self.train), tuple(e.display_name for e in self.transfer))]
+        names = [entry.display_name for entry in self.corpus]
+        if self.protocol.design == "loco":
+            return [Cell(tuple(n for n in names if n != held_out), (held_out,)) for held_out in names]
+        return [Cell((trained,), tuple(n for n in names if n != trained)) for trained in names]
+
+    def normalization(self, cell: Cell) -> str:
+        """``protocol.normalize`` for ``cell``: as configured, else by its number of training corpora."""
+        if self.protocol.normalize is not None:
+            return self.protocol.normalize
+        return "corpus" if len(cell.train) > 1 else "pooled"
+
+    def corpus_classes(self, name: str) -> tuple[str, ...]:
+        """The classes corpus ``name`` is trained or evaluated on: its own ``classes``, else the protocol's."""
+        entry = self.entry(name)
         return tuple(entry.classes) if entry.classes is not None else tuple(self.protocol.classes)
+
+    def within_classes(self, cell: Cell) -> tuple[str, ...]:
+        """The class set a cell is trained and evaluated within on: what all its training corpora share."""
+        shared = set.intersection(*(set(self.corpus_classes(name)) for name in cell.train))
+        return tuple(label for label in LABELS if label in shared)
+
+    def transfer_classes(self, cell: Cell, name: str) -> tuple[str, ...]:
+        """The class set corpus ``name`` is evaluated on in ``cell``: its classes the training set has."""
+        within = set(self.within_classes(cell))
+        return tuple(label for label in self.corpus_classes(name) if label in within)
+
+    def class_sets(self, cell: Cell | None = None) -> list[tuple[str, ...]]:
+        """Every class set models of ``cell`` (default: the first) train for: within's, then the transfers'."""
+        cell = cell or self.cells()[0]
+        sets = [self.within_classes(cell)]
+        for name in cell.transfer:
+            classes = self.transfer_classes(cell, name)
+            if classes not in sets:
+                sets.append(classes)
+        return sets
 
 
 def _registry():
@@ -278,14 +424,12 @@ def parse_config(data: dict, *, base_dir: Path | None = None) -> StudyConfig:
     try:
         config = StudyConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(_describe(error, single_train=isinstance(data.get("train"), dict))) from None
     if base_dir is None:
         return config
     return config.model_copy(
-        update={
-            "train": _resolve(config.train, base_dir),
-            "transfer": [_resolve(entry, base_dir) for entry in config.transfer],
-        }
+        update={key: [_resolve(entry, base_dir) for entry in getattr(config, key)]
+                for key in ("train", "transfer", "corpus")}
     )
 
 
@@ -298,7 +442,8 @@ def load_config(path: str | Path, **overrides: object) -> StudyConfig:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows start files with a byte-order mark.
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as error:  # a folder, no permission
@@ -351,10 +496,14 @@ def _resolve(entry: CorpusEntry, base_dir: Path) -> CorpusEntry:
     return entry.model_copy(update={"path": path})
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, *, single_train: bool = False) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "config"
+        location = list(item["loc"])
+        if single_train and location[:2] == ["train", 0]:
+            location.pop(1)  # a single [train] table: no index to show
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
+        where = where or "config"
         if item["type"] == "extra_forbidden":
             lines.append(f"{where}: unknown key")
         elif item["type"] == "missing":
@@ -367,8 +516,10 @@ def _describe(error: ValidationError) -> str:
 
 def check_paths(config: StudyConfig) -> None:
     """Raise :class:`ConfigError` naming every corpus path that does not exist."""
-    entries = [("train", config.train)] + [
-        (f"transfer[{index}]", entry) for index, entry in enumerate(config.transfer)
+    entries = [
+        (f"{key}[{index}]", entry)
+        for key in ("train", "transfer", "corpus")
+        for index, entry in enumerate(getattr(config, key))
     ]
     missing = [f"{key}.path: {entry.path} does not exist" for key, entry in entries if not entry.path.exists()]
     if missing:

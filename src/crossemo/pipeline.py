@@ -4,6 +4,10 @@ Standardize the features (the training rows' scaler) -> a registered method's
 estimator (the latent model, PCA, or the features themselves) -> optionally
 standardize the latent (``protocol.scale_latent``) -> ``SVC(kernel="linear")``.
 
+With several training corpora and ``normalize="corpus"`` each training corpus is
+standardized by its own rows' statistics (``corpus_scalers_``); rows of a corpus the
+pipeline has no statistics of get the pooled training scaler (``scaler_``).
+
 Rows without a label may join the estimator's training (``unlabelled=``, as
 ``protocol.unlabelled = "use"`` asks) and unlabelled rows of the target corpus go to
 methods that declare ``uses_target``; the scaler and the SVC see labelled training
@@ -34,32 +38,49 @@ class EmotionPipeline(BaseEstimator):
         The estimator's constructor keywords (see :meth:`Method.params`).
     scale_latent:
         Standardize the latent on the training rows before the SVC (methods with a latent only).
+    normalize:
+        ``"pooled"``: one scaler over all training rows; ``"corpus"``: each training
+        corpus (``corpora=`` of :meth:`fit`) by its own statistics.
     """
 
     def __init__(self, method: str | Method = "dae", params: Mapping[str, Any] | None = None,
-                 scale_latent: bool = False) -> None:
+                 scale_latent: bool = False, normalize: str = "pooled") -> None:
         self.method = method
         self.params = params
         self.scale_latent = scale_latent
+        self.normalize = normalize
 
-    def fit(self, X: Any, y: Any, *, unlabelled: Any = None, target: Any = None) -> Self:
+    def fit(self, X: Any, y: Any, *, corpora: Any = None, unlabelled: Any = None,
+            unlabelled_corpora: Any = None, target: Any = None) -> Self:
         """Fit on labelled rows ``X``, ``y``; ``unlabelled`` and ``target`` are raw rows without labels.
 
-        ``unlabelled`` joins the estimator's training when the method ``uses_unlabelled``;
-        ``target`` (rows of the corpus to transfer to) is handed to methods that
-        ``uses_target`` as ``fit(..., target=...)``, standardized with its own statistics.
+        ``corpora`` names the corpus of every row of ``X`` (and ``unlabelled_corpora``
+        of every unlabelled row) for ``normalize="corpus"``.  ``unlabelled`` joins the
+        estimator's training when the method ``uses_unlabelled``; ``target`` (rows of
+        the corpus to transfer to) is handed to methods that ``uses_target`` as
+        ``fit(..., target=...)``, standardized with its own statistics.
         """
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
 
+        from crossemo.preprocessing import fit_scaler
+
+        if self.normalize not in ("pooled", "corpus"):
+            raise ValueError(f"normalize must be 'pooled' or 'corpus', got {self.normalize!r}")
         spec = get_method(self.method)
         features = np.asarray(X, dtype=np.float64)
         labels = np.asarray(y, dtype=object)
         self.scaler_ = StandardScaler().fit(features)
-        scaled = self.scaler_.transform(features)
+        self.corpus_scalers_ = {}
+        if self.normalize == "corpus" and corpora is not None:
+            names = np.asarray(corpora, dtype=object)
+            self.corpus_scalers_ = {
+                name: fit_scaler(features[names == name]) for name in dict.fromkeys(names.tolist())
+            }
+        scaled = self._standardize(features, corpora)
         model_input, model_labels = scaled, labels
         if unlabelled is not None and len(unlabelled) and spec.uses_unlabelled:
-            extra = self.scaler_.transform(np.asarray(unlabelled, dtype=np.float64))
+            extra = self._standardize(np.asarray(unlabelled, dtype=np.float64), unlabelled_corpora)
             model_input = np.vstack([scaled, extra])
             model_labels = np.concatenate([labels, np.full(len(extra), None, dtype=object)])
         fit_options: dict[str, Any] = {}
@@ -89,12 +110,28 @@ class EmotionPipeline(BaseEstimator):
         check_is_fitted(self, "model_")
         return list(getattr(self.model_, "history_", []))
 
-    def embed(self, X: Any, *, standardized: bool = False) -> np.ndarray:
-        """The estimator's output (the latent) for raw rows, or for rows ``standardized`` elsewhere."""
+    def _standardize(self, rows: np.ndarray, corpora: Any = None) -> np.ndarray:
+        """Raw rows standardized by their corpus' scaler, or the pooled one."""
+        if not self.corpus_scalers_ or corpora is None:
+            return self.scaler_.transform(rows)
+        names = np.asarray(corpora, dtype=object)
+        scaled = self.scaler_.transform(rows)
+        for name, scaler in self.corpus_scalers_.items():
+            mine = names == name
+            if mine.any():
+                scaled[mine] = scaler.transform(rows[mine])
+        return scaled
+
+    def embed(self, X: Any, *, standardized: bool = False, corpora: Any = None) -> np.ndarray:
+        """The estimator's output (the latent) for raw rows, or for rows ``standardized`` elsewhere.
+
+        ``corpora`` names each raw row's corpus: rows of a training corpus get its own
+        scaler under ``normalize="corpus"``, other rows the pooled training scaler.
+        """
         check_is_fitted(self, "model_")
         rows = np.asarray(X, dtype=np.float64)
         if not standardized:
-            rows = self.scaler_.transform(rows)
+            rows = self._standardize(rows, corpora)
         return np.asarray(self.model_.transform(rows), dtype=np.float64)
 
     def predict_latent(self, latent: Any) -> np.ndarray:
@@ -105,6 +142,6 @@ class EmotionPipeline(BaseEstimator):
             latent = self.latent_scaler_.transform(latent)
         return self.classifier_.predict(latent)
 
-    def predict(self, X: Any, *, standardized: bool = False) -> np.ndarray:
-        """Class labels of raw rows (or of rows ``standardized`` elsewhere)."""
-        return self.predict_latent(self.embed(X, standardized=standardized))
+    def predict(self, X: Any, *, standardized: bool = False, corpora: Any = None) -> np.ndarray:
+        """Class labels of raw rows (or of rows ``standardized`` elsewhere); ``corpora`` as in :meth:`embed`."""
+        return self.predict_latent(self.embed(X, standardized=standardized, corpora=corpora))

@@ -57,6 +57,10 @@ class TrainingData:
     files: int  # recordings with features
     outliers_removed: int
     skipped: list[dict] = field(default_factory=list)
+    corpora: np.ndarray | None = None  # the training corpus of every labelled row (several pooled)
+    unlabelled_corpora: np.ndarray | None = None  # ... of every unlabelled row
+    entries: tuple = ()  # the config entries of the training corpora
+    normalize: str = "pooled"  # protocol.normalize for this training set
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -66,31 +70,43 @@ class TrainingData:
 def training_data(
     config: StudyConfig, *, corpus: CorpusData | None = None, progress: bool | None = None
 ) -> TrainingData:
-    """The training corpus of ``config`` ready to fit: the protocol's classes, and unlabelled rows.
+    """The training corpora of ``config`` ready to fit: their shared classes, and unlabelled rows.
 
-    ``corpus`` is the training corpus as :func:`crossemo.study.load_corpus` gives it
-    (read, extracted and freed of outliers: SPEC section 3); it is loaded when not
-    given.  Its outlier statistics are kept so prediction can flag recordings beyond
-    the same threshold.  With ``protocol.unlabelled = "use"`` the rows outside the
-    class set are returned as ``unlabelled``, as a study's fold takes them.
+    The training corpora are the ``[[train]]`` entries (for a ``loco`` or ``matrix``
+    design: every ``[[corpus]]``), pooled.  ``corpus`` is the training corpus as
+    :func:`crossemo.study.load_corpus` gives it (read, extracted and freed of
+    outliers: SPEC section 3), for a single training corpus; corpora are loaded when
+    not given.  Their outlier statistics are kept so prediction can flag recordings
+    beyond the same threshold.  With ``protocol.unlabelled = "use"`` the rows outside
+    the class set are returned as ``unlabelled``, as a study's fold takes them.
     """
+    from crossemo.config import Cell
     from crossemo.study import check_training_classes, load_corpus
-    from crossemo.study.data import unlabelled_rows
+    from crossemo.study.data import pool_corpora, unlabelled_rows
 
-    entry = config.train
+    entries = list(config.train or config.corpus)
+    cell = Cell(tuple(entry.display_name for entry in entries), ())
     if corpus is None:
-        if not entry.path.exists():
-            raise ConfigError(f"invalid config:\n  train.path: {entry.path} does not exist")
-        corpus = load_corpus(entry, config, progress=progress)
-    check_training_classes(config, corpus)
-    classes = tuple(config.protocol.classes)
+        missing = [f"{entry.display_name}.path: {entry.path} does not exist" for entry in entries
+                   if not entry.path.exists()]
+        if missing:
+            raise ConfigError("invalid config:\n  " + "\n  ".join(missing))
+        corpus = pool_corpora([load_corpus(entry, config, progress=progress) for entry in entries])
+    check_training_classes(config, [corpus], cell)
+    classes = config.within_classes(cell)
     rows = corpus.class_rows(classes)
+    extra = unlabelled_rows(config, corpus, classes)
+    corpus_of_row = corpus.table["corpus"].to_numpy(dtype=object)
     return TrainingData(
-        corpus=entry.display_name,
+        corpus=cell.name,
+        corpora=corpus_of_row[rows],
+        unlabelled_corpora=corpus_of_row[extra],
+        entries=tuple(entries),
+        normalize=config.normalization(cell),
         features=corpus.features[rows],
         labels=corpus.table["label"].to_numpy(dtype=object)[rows],
         classes=classes,
-        unlabelled=corpus.features[unlabelled_rows(config, corpus, classes)],
+        unlabelled=corpus.features[extra],
         extractor=dict(corpus.extractor or _describe_extractor(config.features.set)),
         outlier_z=float(config.protocol.outlier_z),
         outlier_mean=corpus.outlier_mean,
@@ -138,9 +154,11 @@ def train_bundle(
     check_destination(out, force=force)  # before the work, so a refusal costs nothing
     data = training_data(config, progress=progress)
     params = method_params(config, spec, int(config.protocol.seeds[0]))
-    pipeline = EmotionPipeline(spec.name, params, scale_latent=config.protocol.scale_latent)
+    pipeline = EmotionPipeline(spec.name, params, scale_latent=config.protocol.scale_latent,
+                               normalize=data.normalize)
     with single_thread():  # as the study's workers train: bit for bit the same model
-        pipeline.fit(data.features, data.labels, unlabelled=data.unlabelled)
+        pipeline.fit(data.features, data.labels, corpora=data.corpora, unlabelled=data.unlabelled,
+                     unlabelled_corpora=data.unlabelled_corpora)
     return write_bundle(pipeline, out, data=data, config=config, force=force)
 
 
@@ -182,8 +200,9 @@ def write_bundle(
             "versions": package_versions(),
             "training": {
                 "corpus": data.corpus,
-                "reader": config.train.corpus,
-                "path": str(config.train.path),
+                "reader": "+".join(entry.corpus for entry in data.entries),
+                "path": str(data.entries[0].path) if len(data.entries) == 1 else [str(e.path) for e in data.entries],
+                "normalize": data.normalize,
                 "files": data.files,
                 "outliers_removed": data.outliers_removed,
                 "skipped": len(data.skipped),
@@ -202,6 +221,12 @@ def write_bundle(
         },
         PREPROCESSING_FILE: {
             "scaler": {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()},
+            # Each training corpus' own statistics (normalize = "corpus"); prediction without
+            # --adapt uses the pooled scaler above, as the study's "unseen" condition does.
+            "corpus_scalers": {
+                name: {"mean": own.mean_.tolist(), "scale": own.scale_.tolist()}
+                for name, own in getattr(pipeline, "corpus_scalers_", {}).items()
+            },
             "outliers": {"z": data.outlier_z, "mean": data.outlier_mean.tolist(), "std": data.outlier_std.tolist()},
         },
         CLASSIFIER_FILE: classifier.to_json(),

@@ -81,7 +81,7 @@ def run_study(
     timings["total_s"] = time.perf_counter() - started
 
     results = assemble_results(config, corpora, tasks, outcomes, timings)
-    write_outputs(out, config.train.display_name, results, tasks, outcomes)
+    write_outputs(out, results, tasks, outcomes)
     shutil.rmtree(out / TASKS_DIR, ignore_errors=True)
     if report:
         from crossemo.report import write_report

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crossemo.config import CorpusEntry, StudyConfig
+from crossemo.config import CELL_SEPARATOR, Cell, CorpusEntry, StudyConfig
 from crossemo.errors import ConfigError, CrossemoError
 
 
@@ -41,7 +41,7 @@ def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[s
     """Read, extract (through the cache) and clean every corpus of ``config``."""
     from crossemo.corpora import read_corpus
 
-    entries = [config.train, *config.transfer]
+    entries = config.entries()
     # Read every corpus before extracting any: a wrong layout is reported at once, not after
     # minutes of feature extraction of the corpora before it.
     tables = [read_corpus(entry.corpus, entry.path) for entry in entries]
@@ -49,7 +49,8 @@ def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[s
         entry.display_name: load_corpus(entry, config, table=table, progress=progress)
         for entry, table in zip(entries, tables)
     }
-    check_training_classes(config, corpora[config.train.display_name])
+    for cell in config.cells():
+        check_training_classes(config, [corpora[name] for name in cell.train], cell)
     return corpora
 
 
@@ -84,6 +85,11 @@ def load_corpus(
     keep = outlier_mask(features, z=config.protocol.outlier_z)
     table = extracted.loc[keep, [c for c in extracted.columns if c not in names]].reset_index(drop=True)
     table["corpus"] = entry.display_name
+    # Namespaced by corpus, so two pooled corpora never share a speaker (or session) by accident.
+    for column in ("speaker", "group"):
+        if column in table.columns:
+            values = table[column]
+            table[column] = (entry.display_name + "/" + values.astype(str)).where(values.notna(), None)
     return CorpusData(
         name=entry.display_name,
         table=table,
@@ -96,15 +102,17 @@ def load_corpus(
     )
 
 
-def check_training_classes(config: StudyConfig, train: CorpusData) -> None:
-    """Raise :class:`ConfigError` if the training corpus lacks a class the study trains on."""
-    present = set(train.table["label"].dropna())
-    for classes in config.class_sets():
+def check_training_classes(config: StudyConfig, train: list[CorpusData], cell: Cell | None = None) -> None:
+    """Raise :class:`ConfigError` if a cell's training corpora together lack a class it trains on."""
+    cell = cell or config.cells()[0]
+    present = set().union(*(set(data.table["label"].dropna()) for data in train))
+    for classes in config.class_sets(cell):
         missing = [label for label in classes if label not in present]
         if missing:
+            names = ", ".join(data.name for data in train)
             raise ConfigError(
-                f"training corpus {train.name} has no utterances of class(es) {missing}; "
-                f"it has {sorted(present)}: drop them from protocol.classes"
+                f"training corpora {names} have no utterances of class(es) {missing}; "
+                f"they have {sorted(present)}: drop them from protocol.classes or the entry's classes"
             )
 
 
@@ -113,3 +121,25 @@ def unlabelled_rows(config: StudyConfig, train: CorpusData, classes: tuple[str, 
     if config.protocol.unlabelled != "use":
         return np.empty(0, dtype=int)
     return train.other_rows(classes)
+
+
+def pool_corpora(corpora: list[CorpusData]) -> CorpusData:
+    """Several corpora as one (tables and features stacked; each row keeps its ``corpus``)."""
+    if len(corpora) == 1:
+        return corpora[0]
+    # The pooled outlier reference: the mixture of the corpora's moments, weighted by their files.
+    counts = np.array([len(data.table) + data.n_outliers for data in corpora], dtype=np.float64)[:, None]
+    means = np.array([data.outlier_mean for data in corpora])
+    squares = np.array([data.outlier_std**2 + data.outlier_mean**2 for data in corpora])
+    mean = (counts * means).sum(axis=0) / counts.sum()
+    std = np.sqrt(np.maximum((counts * squares).sum(axis=0) / counts.sum() - mean**2, 0.0))
+    return CorpusData(
+        outlier_mean=mean,
+        outlier_std=std,
+        name=CELL_SEPARATOR.join(data.name for data in corpora),
+        table=pd.concat([data.table for data in corpora], ignore_index=True),
+        features=np.vstack([data.features for data in corpora]),
+        n_outliers=sum(data.n_outliers for data in corpora),
+        skipped=[item for data in corpora for item in data.skipped],
+        extractor=corpora[0].extractor,
+    )

@@ -13,8 +13,14 @@ from crossemo.study.tasks import FitTask
 
 def fit_task_pipeline(task: FitTask) -> EmotionPipeline:
     """The task's pipeline fitted on its training fold (with its unlabelled rows, if any)."""
-    pipeline = EmotionPipeline(task.method, task.params, scale_latent=task.scale_latent)
-    return pipeline.fit(task.train_features, task.train_labels, unlabelled=task.unlabelled_features)
+    pipeline = EmotionPipeline(task.method, task.params, scale_latent=task.scale_latent, normalize=task.normalize)
+    return pipeline.fit(
+        task.train_features,
+        task.train_labels,
+        corpora=task.train_corpora,
+        unlabelled=task.unlabelled_features,
+        unlabelled_corpora=task.unlabelled_corpora,
+    )
 
 
 def fit_and_evaluate(task: FitTask) -> dict:
@@ -28,17 +34,28 @@ def fit_and_evaluate(task: FitTask) -> dict:
 
 
 def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:
-    """Predict the held-out fold and every transfer set; measure latent consistency."""
+    """Predict the held-out fold and every transfer set; measure latent consistency.
+
+    The held-out fold is evaluated per training corpus and, for a pooled training
+    set, as a whole (its ``corpus`` then names the training set).
+    """
     from crossemo.evaluation.consistency import log_bhattacharyya
     from crossemo.evaluation.metrics import balanced_accuracy
 
     has_latent = task.method.has_latent
     train_latent = pipeline.train_latent_
     evaluations = []
-    sets = [("within", "", task.test_features, task.test_labels, task.test_paths, False)]
+    test_corpora = task.test_corpora if task.test_corpora is not None else np.full(len(task.test_labels), task.cell)
+    test_latent = pipeline.embed(task.test_features, corpora=test_corpora)
+    sets = []
+    names = task.train_names
+    pooled = task.cell if len(names) > 1 else None
+    for name in (*names, task.cell) if len(names) > 1 else names:
+        rows = np.flatnonzero(test_corpora == name) if name != task.cell else np.arange(len(test_corpora))
+        sets.append(("within", name, test_latent[rows], task.test_labels[rows], task.test_paths[rows], None))
     sets += [(t.condition, t.name, t.features, t.labels, t.paths, t.standardized) for t in task.transfers]
     for condition, corpus, features, labels, paths, standardized in sets:
-        latent = pipeline.embed(features, standardized=standardized)
+        latent = features if standardized is None else pipeline.embed(features, standardized=standardized)
         predicted = pipeline.predict_latent(latent)
         evaluations.append(
             {
@@ -48,7 +65,8 @@ def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:
                 "predicted": predicted.tolist(),
                 "balanced_accuracy": balanced_accuracy(labels, predicted),
                 "paths": paths.tolist(),
-                "latent": latent.astype(np.float32) if has_latent else None,
+                # The pooled held-out fold repeats the per-corpus rows: its latent is not stored twice.
+                "latent": latent.astype(np.float32) if has_latent and corpus != pooled else None,
                 "log_bhattacharyya": (
                     float(log_bhattacharyya(train_latent, latent))
                     if has_latent and condition != "within"

@@ -3,7 +3,11 @@
 ``results.json`` is one :class:`Results` object.  The report reads it through
 :func:`read_results`, which checks it against this schema; nothing parses names.
 
-- ``results``: one :class:`ResultRecord` per method x corpus x condition x class set;
+- ``results``: one :class:`ResultRecord` per training set x method x corpus x condition x
+  class set (``train`` names the training set: its corpora joined by ``+``; a within
+  record of a pooled training set names each training corpus, and the pooled
+  held-out folds under the training set's own name);
+- ``cells``: the study's training sets and the corpora each is evaluated on;
 - ``histories``: one :class:`HistoryRecord` per fit with a training history;
 - ``corpora``: per corpus, utterances, labelled ones, outliers removed, skipped files, language;
 - ``features``: the feature extractor (id, version, number of features);
@@ -26,8 +30,10 @@ from crossemo.models.registry import registry
 from crossemo.study.data import CorpusData
 from crossemo.study.tasks import FitTask
 
-SCHEMA_VERSION = 2
-"""Version 2: histories as a list of records (version 1 keyed them by a composite string)."""
+SCHEMA_VERSION = 3
+"""Version 3: records and histories name their training set (``train``) and ``cells`` lists the
+study's training sets; version 2: histories as a list of records (version 1 keyed them by a
+composite string)."""
 
 
 class ResultsError(CrossemoError, ValueError):
@@ -41,6 +47,7 @@ class AccuracySummary(TypedDict):
 
 
 class ResultRecord(TypedDict):
+    train: str  # the training set: its corpora joined by "+"
     method: str
     corpus: str
     condition: str  # "within", or a transfer condition
@@ -54,6 +61,7 @@ class ResultRecord(TypedDict):
 
 
 class HistoryRecord(TypedDict):
+    train: str
     method: str
     classes: int
     fold: int
@@ -61,8 +69,16 @@ class HistoryRecord(TypedDict):
     epochs: list[dict]  # one dict of loss components (and beta) per epoch
 
 
+class CellRecord(TypedDict):
+    train: list[str]
+    transfer: list[str]
+    normalize: str
+
+
 class Results(TypedDict):
     schema_version: int
+    design: str
+    cells: list[CellRecord]
     results: list[ResultRecord]
     histories: list[HistoryRecord]
     corpora: dict[str, dict]
@@ -80,22 +96,26 @@ def assemble_results(
     timings: dict,
 ) -> Results:
     """Aggregate per-fold outcomes into ``results.json``'s content."""
+    cells = config.cells()
     groups: dict[tuple, list[dict]] = {}
     for task in tasks:
         for evaluation in outcomes[task.key]["evaluations"]:
-            corpus = evaluation["corpus"] or config.train.display_name
-            groups.setdefault((task.method.name, corpus, evaluation["condition"], task.classes), []).append(evaluation)
+            corpus = evaluation["corpus"] or task.cell
+            key = (task.cell, task.method.name, corpus, evaluation["condition"], task.classes)
+            groups.setdefault(key, []).append(evaluation)
     order = {name: position for position, name in enumerate(registry())}
+    cell_order = {cell.name: position for position, cell in enumerate(cells)}
     records = [
-        _record(method, corpus, condition, classes, items)
-        for (method, corpus, condition, classes), items in sorted(
-            groups.items(), key=lambda item: (-len(item[0][3]), order.get(item[0][0], len(order)), item[0][1],
-                                              item[0][2])
+        _record(train, method, corpus, condition, classes, items)
+        for (train, method, corpus, condition, classes), items in sorted(
+            groups.items(),
+            key=lambda item: (cell_order.get(item[0][0], len(cell_order)), -len(item[0][4]),
+                              order.get(item[0][1], len(order)), item[0][2], item[0][3]),
         )
     ]
     histories: list[HistoryRecord] = [
-        {"method": task.method.name, "classes": len(task.classes), "fold": task.fold, "seed": task.seed,
-         "epochs": outcomes[task.key]["history"]}
+        {"train": task.cell, "method": task.method.name, "classes": len(task.classes), "fold": task.fold,
+         "seed": task.seed, "epochs": outcomes[task.key]["history"]}
         for task in tasks
         if outcomes[task.key]["history"]
     ]
@@ -104,10 +124,16 @@ def assemble_results(
     for task in tasks:
         timings["fit_s_by_method"].setdefault(task.method.name, 0.0)
         timings["fit_s_by_method"][task.method.name] += outcomes[task.key]["fit_s"]
-    train = corpora[config.train.display_name]
+    train = corpora[cells[0].train[0]]
     features = {key: value for key, value in (train.extractor or {}).items() if key != "feature_names"}
+    trained = {name for cell in cells for name in cell.train}
     return {
         "schema_version": SCHEMA_VERSION,
+        "design": config.protocol.design,
+        "cells": [
+            {"train": list(cell.train), "transfer": list(cell.transfer), "normalize": config.normalization(cell)}
+            for cell in cells
+        ],
         "results": records,
         "histories": histories,
         "corpora": {
@@ -117,6 +143,7 @@ def assemble_results(
                 "outliers_removed": data.n_outliers,
                 "skipped": data.skipped,
                 "language": _languages(data.table),
+                "role": "train" if name in trained else "transfer",
             }
             for name, data in corpora.items()
         },
@@ -127,7 +154,8 @@ def assemble_results(
     }
 
 
-def _record(method: str, corpus: str, condition: str, classes: tuple[str, ...], items: list[dict]) -> ResultRecord:
+def _record(train: str, method: str, corpus: str, condition: str, classes: tuple[str, ...],
+            items: list[dict]) -> ResultRecord:
     from crossemo.evaluation.metrics import confusion, mean_ci95, per_class_recall
 
     folds, log_bds = [], []
@@ -148,6 +176,7 @@ def _record(method: str, corpus: str, condition: str, classes: tuple[str, ...], 
             log_bds.append(evaluation["log_bhattacharyya"])
     mean, low, high = mean_ci95(folds)
     record: ResultRecord = {
+        "train": train,
         "method": method,
         "corpus": corpus,
         "condition": condition,
@@ -209,16 +238,35 @@ def read_results(path: str | Path) -> Results:
         histories = []  # schema version 1 (or none): no training curves
     for position, history in enumerate(histories):
         _check_record(history, _HISTORY_REQUIRED, f"{path}: history {position}")
+    config = dict(content.get("config") or {})
+    cells = content.get("cells")
+    if not isinstance(cells, list):
+        cells = [_legacy_cell(config)]  # schema version 1-2: one training corpus
+    train = cells[0]["train"][0] if cells and cells[0].get("train") else ""
+    for item in (*content["results"], *histories):
+        item.setdefault("train", train)
     return {
         "schema_version": int(content.get("schema_version", 1)),
+        "design": str(content.get("design", "transfer")),
+        "cells": cells,
         "results": list(content["results"]),
         "histories": histories,
         "corpora": dict(content.get("corpora") or {}),
         "features": dict(content.get("features") or {}),
-        "config": dict(content.get("config") or {}),
+        "config": config,
         "versions": dict(content.get("versions") or {}),
         "timings": dict(content.get("timings") or {}),
     }
+
+
+def _legacy_cell(config: dict) -> dict:
+    """The one cell of a results file written before training sets were named."""
+    train = config.get("train") or {}
+    entries = train if isinstance(train, list) else [train]
+    names = [entry.get("name") or entry.get("corpus") or "" for entry in entries if isinstance(entry, dict)]
+    transfer = [entry.get("name") or entry.get("corpus") or "" for entry in config.get("transfer") or []
+                if isinstance(entry, dict)]
+    return {"train": names, "transfer": transfer, "normalize": "pooled"}
 
 
 def _check_record(record: Any, required: dict[str, type], where: str) -> None:

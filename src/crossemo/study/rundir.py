@@ -87,20 +87,24 @@ def load_outcome(tasks_dir: Path, key: str) -> dict | None:
     return meta
 
 
-def write_outputs(out: Path, train_name: str, results: Results, tasks: list[FitTask], outcomes: dict) -> None:
-    """Write ``metrics.csv``, ``latents.parquet``, ``config.json`` and, last, ``results.json``."""
+def write_outputs(out: Path, results: Results, tasks: list[FitTask], outcomes: dict) -> None:
+    """Write ``metrics.csv``, ``latents.parquet``, ``config.json`` and, last, ``results.json``.
+
+    Rows of both tables name their training set (``train``); training latents are under ``corpus`` = it.
+    """
     rows, latent_frames = [], []
     for task in tasks:
         outcome = outcomes[task.key]
         if outcome["train_latent"] is not None:
             latent_frames.append(
-                _latent_frame(task, train_name, "train", outcome["train_latent"], task.train_labels, None,
+                _latent_frame(task, task.cell, "train", outcome["train_latent"], task.train_labels, None,
                               task.train_paths)
             )
         for evaluation in outcome["evaluations"]:
-            corpus = evaluation["corpus"] or train_name
+            corpus = evaluation["corpus"] or task.cell
             rows.append(
                 {
+                    "train": task.cell,
                     "method": task.method.name,
                     "corpus": corpus,
                     "condition": evaluation["condition"],
@@ -129,6 +133,7 @@ def write_outputs(out: Path, train_name: str, results: Results, tasks: list[FitT
 def _latent_frame(task: FitTask, corpus, condition, latent, labels, predicted, paths) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
+            "train": task.cell,
             "method": task.method.name,
             "classes": len(task.classes),
             "fold": task.fold,

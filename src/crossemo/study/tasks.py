@@ -1,9 +1,17 @@
-"""The task grid of a study: one fit per (class set, fold, seed, method), with everything it needs.
+"""The task grid of a study: one fit per (cell, class set, fold, seed, method), with everything it needs.
 
-Training and held-out rows travel raw: the fit's own pipeline standardizes them with
-the training fold's scaler, as a bundle does.  Transfer rows under "unseen" travel raw
-too (the training scaler applies); under "target_norm" they travel already
-standardized by their own statistics (a random unlabelled share of the corpus).
+A cell is one training set (one corpus, or several pooled) and the corpora it is
+evaluated on (:meth:`~crossemo.config.StudyConfig.cells`).  Folds of a pooled
+training set are each corpus' own speaker-independent folds joined fold by fold, so
+no speaker crosses folds and every fold holds every training corpus, stratified by
+corpus and class.
+
+Training and held-out rows travel raw with the corpus of each row: the fit's own
+pipeline standardizes them (one pooled scaler, or each corpus by the statistics of
+its own training-fold part: ``protocol.normalize``), as a bundle does.  Transfer rows
+under "unseen" travel raw too (the pooled training scaler applies: they have no
+statistics of their own); under "target_norm" they travel already standardized by
+their own statistics (a random unlabelled share of the corpus).
 """
 
 from __future__ import annotations
@@ -14,10 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from crossemo.config import StudyConfig, config_to_dict
+from crossemo.config import Cell, StudyConfig, config_to_dict
 from crossemo.errors import ConfigError
 from crossemo.models.registry import Method, get_method
-from crossemo.study.data import CorpusData, unlabelled_rows
+from crossemo.study.data import CorpusData, pool_corpora, unlabelled_rows
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,17 @@ class FitTask:
     transfers: tuple[TransferSet, ...] = field(default=())
     unlabelled_features: np.ndarray | None = None  # extra training input without labels (protocol.unlabelled)
     scale_latent: bool = False
+    cell: str = ""  # the training set's name (its corpora joined by "+")
+    train_corpora: np.ndarray | None = None  # corpus of every training row
+    test_corpora: np.ndarray | None = None  # ... of every held-out row
+    unlabelled_corpora: np.ndarray | None = None  # ... of every unlabelled row
+    normalize: str = "pooled"  # "pooled" or "corpus" (protocol.normalize)
+
+    @property
+    def train_names(self) -> tuple[str, ...]:
+        """The training corpora, in the order of the cell."""
+        corpora = self.train_corpora if self.train_corpora is not None else np.array([self.cell])
+        return tuple(dict.fromkeys(corpora.tolist()))
 
 
 def method_params(config: StudyConfig, method: str | Method, seed: int) -> dict:
@@ -66,24 +85,27 @@ def study_methods(config: StudyConfig) -> list[Method]:
 
 
 def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[FitTask]:
-    """Every (class set, fold, seed, method) fit of the study."""
-    from crossemo.evaluation.protocols import split_folds
-
-    train = corpora[config.train.display_name]
-    methods = study_methods(config)
+    """Every (cell, class set, fold, seed, method) fit of the study."""
     tasks: list[FitTask] = []
-    for classes in config.class_sets():
+    for cell in config.cells():
+        tasks.extend(_cell_tasks(config, cell, corpora))
+    return tasks
+
+
+def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData]) -> list[FitTask]:
+    train = pool_corpora([corpora[name] for name in cell.train])
+    methods = study_methods(config)
+    groups = _groups(train.table)
+    corpus_of_row = train.table["corpus"].to_numpy(dtype=object)
+    tasks: list[FitTask] = []
+    for classes in config.class_sets(cell):
         rows = train.class_rows(classes)
         table = train.table.iloc[rows].reset_index(drop=True)
         features = train.features[rows]
         labels = table["label"].to_numpy(dtype=object)
         paths = table["path"].to_numpy(dtype=object)
         extra = unlabelled_rows(config, train, classes)
-        transfers = [
-            corpora[entry.display_name]
-            for entry in config.transfer
-            if config.transfer_classes(entry) == classes
-        ]
+        transfers = [corpora[name] for name in cell.transfer if config.transfer_classes(cell, name) == classes]
         for seed in config.protocol.seeds:
             # The target_norm sets do not depend on the fold: their scaler is their own.
             adapted = {
@@ -97,21 +119,19 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                 for data in transfers
                 for condition in config.protocol.conditions
             )
-            folds = split_folds(table, split=config.protocol.split, n_folds=config.protocol.folds, seed=seed)
-            for fold, (train_idx, test_idx) in enumerate(folds):
+            for fold, (train_idx, test_idx) in enumerate(pooled_folds(table, config, seed)):
                 unlabelled = None
                 if extra.size:
                     extra_rows = extra
                     if config.protocol.split == "speaker":
                         # Group independence holds for them too: none of the held-out groups.
-                        groups = _groups(train.table)
                         held_out = set(groups[rows[test_idx]])
                         extra_rows = extra[~np.isin(groups[extra], list(held_out))]
-                    unlabelled = train.features[extra_rows]
+                    unlabelled = extra_rows
                 for method in methods:
                     tasks.append(
                         FitTask(
-                            key=task_key(config, method.name, classes, fold, seed),
+                            key=task_key(config, method.name, classes, fold, seed, cell=cell.name),
                             method=method,
                             classes=classes,
                             fold=fold,
@@ -124,11 +144,46 @@ def build_tasks(config: StudyConfig, corpora: dict[str, CorpusData]) -> list[Fit
                             test_labels=labels[test_idx],
                             test_paths=paths[test_idx],
                             transfers=transfer_sets,
-                            unlabelled_features=unlabelled,
+                            unlabelled_features=None if unlabelled is None else train.features[unlabelled],
                             scale_latent=config.protocol.scale_latent,
+                            cell=cell.name,
+                            train_corpora=corpus_of_row[rows[train_idx]],
+                            test_corpora=corpus_of_row[rows[test_idx]],
+                            unlabelled_corpora=None if unlabelled is None else corpus_of_row[unlabelled],
+                            normalize=config.normalization(cell),
                         )
                     )
     return tasks
+
+
+def pooled_folds(table, config: StudyConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds of a (pooled) training table: each corpus' own folds, joined fold by fold.
+
+    Each corpus is split as a single corpus would be (speaker-independent and
+    stratified by class, or by utterance), so every fold holds every training
+    corpus, stratified by corpus and class, and no speaker crosses folds (speakers
+    are namespaced by corpus).  Indices are positions in ``table``.
+    """
+    from crossemo.evaluation.protocols import split_folds
+
+    corpus = table["corpus"].to_numpy(dtype=object)
+    test_sets: list[list[np.ndarray]] = [[] for _ in range(config.protocol.folds)]
+    for name in dict.fromkeys(corpus.tolist()):
+        rows = np.flatnonzero(corpus == name)
+        try:
+            folds = split_folds(
+                table.iloc[rows], split=config.protocol.split, n_folds=config.protocol.folds, seed=seed
+            )
+        except ConfigError as error:
+            raise ConfigError(f"training corpus {name}: {error}") from None
+        for fold, (_, test) in enumerate(folds):
+            test_sets[fold].append(rows[test])
+    everything = np.arange(len(table))
+    folds = []
+    for parts in test_sets:
+        test = np.sort(np.concatenate(parts))
+        folds.append((np.setdiff1d(everything, test, assume_unique=True), test))
+    return folds
 
 
 def _groups(table) -> np.ndarray:
@@ -144,7 +199,7 @@ def _class_rows(data: CorpusData, classes: tuple[str, ...]) -> np.ndarray:
 
 
 def unseen_set(data: CorpusData, classes: tuple[str, ...]) -> TransferSet:
-    """Condition "unseen": the whole transfer corpus, raw (the training fold's scaler applies)."""
+    """Condition "unseen": the whole transfer corpus, raw (the pooled training fold's scaler applies)."""
     rows = _class_rows(data, classes)
     paths = data.table["path"].to_numpy(dtype=object)
     return TransferSet(
@@ -177,13 +232,14 @@ def target_norm_set(data: CorpusData, classes: tuple[str, ...], config: StudyCon
     )
 
 
-def task_key(config: StudyConfig, method: str, classes: tuple[str, ...], fold: int, seed: int) -> str:
+def task_key(config: StudyConfig, method: str, classes: tuple[str, ...], fold: int, seed: int,
+             *, cell: str = "") -> str:
     """A stable name for a fit: changes whenever anything that affects its result changes."""
     # Where the fit runs (compute) does not change its result, so it is not part of the name.
     settings = config_to_dict(config)
     settings.pop("compute", None)
     identity = json.dumps(
-        {"config": settings, "method": method, "classes": classes, "fold": fold, "seed": seed},
+        {"config": settings, "cell": cell, "method": method, "classes": classes, "fold": fold, "seed": seed},
         sort_keys=True,
     )
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
