@@ -76,8 +76,8 @@ class CorpusEntry(_Strict):
     classes: list[str] | None = Field(
         default=None,
         description=(
-            "Classes this corpus has (default: the protocol's): a transfer corpus is evaluated on them, "
-            "a training set on those all its corpora share."
+            "Classes of this corpus to use (default: the protocol's): a transfer corpus is evaluated on "
+            "those the training set has; a training corpus adds its rows of them."
         ),
     )
 
@@ -107,6 +107,13 @@ class Protocol(_Strict):
             "'transfer': train on the [[train]] corpora, evaluate on the [[transfer]] ones; "
             "'loco': for each [[corpus]], train on all the others and evaluate on it; "
             "'matrix': train on each [[corpus]] alone and evaluate on every other."
+        ),
+    )
+    single_source: bool = Field(
+        default=True,
+        description=(
+            "With design 'loco': also train on each corpus alone and evaluate it on every other, "
+            "so each held-out corpus' leave-one-out accuracy has its single-source accuracy beside it."
         ),
     )
     normalize: Literal["corpus", "pooled"] | None = Field(
@@ -317,12 +324,6 @@ class StudyConfig(_Strict):
     @model_validator(mode="after")
     def _class_sets_exist(self) -> StudyConfig:
         for cell in self.cells():
-            within = self.within_classes(cell)
-            if len(within) < 2:
-                raise ValueError(
-                    f"the training corpora {', '.join(cell.train)} share fewer than two classes "
-                    f"({within}): widen their `classes`"
-                )
             for name in cell.transfer:
                 classes = self.transfer_classes(cell, name)
                 if len(classes) < 2:
@@ -356,13 +357,24 @@ class StudyConfig(_Strict):
         raise KeyError(name)
 
     def cells(self) -> list[Cell]:
-        """The study's training sets, each with the corpora it is evaluated on (see ``protocol.design``)."""
+        """The study's training sets, each with the corpora it is evaluated on (see ``protocol.design``).
+
+        ``transfer``: one cell, the ``[[train]]`` corpora pooled, evaluated on the
+        ``[[transfer]]`` ones.  ``matrix``: each ``[[corpus]]`` alone, evaluated on every
+        other.  ``loco``: each corpus held out in turn and evaluated, the others pooled
+        for training; then (``protocol.single_source``) the matrix' cells.
+        """
         if self.protocol.design == "transfer":
             return [Cell(tuple(e.display_name for e in self.train), tuple(e.display_name for e in self.transfer))]
         names = [entry.display_name for entry in self.corpus]
-        if self.protocol.design == "loco":
-            return [Cell(tuple(n for n in names if n != held_out), (held_out,)) for held_out in names]
-        return [Cell((trained,), tuple(n for n in names if n != trained)) for trained in names]
+        single = [Cell((trained,), tuple(n for n in names if n != trained)) for trained in names]
+        if self.protocol.design == "matrix":
+            return single
+        left_out = [Cell(tuple(n for n in names if n != held_out), (held_out,)) for held_out in names]
+        # With two corpora, leaving one out is training on the other: the single-source cells.
+        if len(names) == 2:
+            return single
+        return left_out + single if self.protocol.single_source else left_out
 
     def normalization(self, cell: Cell) -> str:
         """``protocol.normalize`` for ``cell``: as configured, else by its number of training corpora."""
@@ -376,9 +388,12 @@ class StudyConfig(_Strict):
         return tuple(entry.classes) if entry.classes is not None else tuple(self.protocol.classes)
 
     def within_classes(self, cell: Cell) -> tuple[str, ...]:
-        """The class set a cell is trained and evaluated within on: what all its training corpora share."""
-        shared = set.intersection(*(set(self.corpus_classes(name)) for name in cell.train))
-        return tuple(label for label in LABELS if label in shared)
+        """The class set a cell trains on and is evaluated within on: every class a training corpus has.
+
+        A pooled corpus without some of them (AESD has no neutral) adds its rows of the others.
+        """
+        present = set().union(*(set(self.corpus_classes(name)) for name in cell.train))
+        return tuple(label for label in LABELS if label in present)
 
     def transfer_classes(self, cell: Cell, name: str) -> tuple[str, ...]:
         """The class set corpus ``name`` is evaluated on in ``cell``: its classes the training set has."""

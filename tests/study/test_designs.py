@@ -41,7 +41,7 @@ def _config(synthetic, **protocol) -> dict:
 def test_loco_study_keeps_speakers_corpora_and_held_out_apart(synthetic, tmp_path, one_thread):
     from crossemo.study import build_tasks, load_corpora, run_study
 
-    config = parse_config({"corpus": _entries(synthetic), **_config(synthetic, design="loco")})
+    config = parse_config({"corpus": _entries(synthetic), **_config(synthetic, design="loco", single_source=False)})
     cells = config.cells()
     assert [cell.transfer for cell in cells] == [(name,) for name in LANGUAGES]
     corpora = load_corpora(config, progress=False)
@@ -87,13 +87,16 @@ def test_pooled_within_accuracy_counts_every_held_out_row(synthetic, tmp_path, o
     assert within["xa+xb"]["latent"] is None and within["xa"]["latent"] is not None
 
 
-def test_matrix_trains_each_corpus_alone(synthetic):
+def test_matrix_trains_each_corpus_alone_and_loco_adds_it(synthetic):
     config = parse_config({"corpus": _entries(synthetic), **_config(synthetic, design="matrix")})
     cells = config.cells()
     assert [cell.train for cell in cells] == [(name,) for name in LANGUAGES]
     for cell in cells:
         assert set(cell.transfer) == set(LANGUAGES) - set(cell.train)
         assert config.normalization(cell) == "pooled"
+    loco = parse_config({"corpus": _entries(synthetic), **_config(synthetic, design="loco")}).cells()
+    assert loco[len(LANGUAGES):] == cells  # single-source cells beside the leave-one-out ones
+    assert [len(cell.train) for cell in loco[: len(LANGUAGES)]] == [2, 2, 2]
 
 
 def test_corpus_normalization_removes_a_corpus_offset(one_thread):
@@ -134,8 +137,9 @@ def test_training_entries_and_designs_are_validated(tmp_path):
         ({"train": entry, "protocol": {"design": "loco"}}, "takes [[corpus]] entries"),
         ({"corpus": [entry], "protocol": {"design": "matrix"}}, "at least two [[corpus]] entries"),
         ({"train": [entry, {**entry, "name": "a+b"}]}, "may not contain"),
-        ({"train": [entry, {"corpus": "ravdess", "path": str(tmp_path), "classes": ["sad", "happy"]},
-                    {**entry, "name": "third", "classes": ["angry", "neutral"]}]}, "fewer than two classes"),
+        ({"train": {**entry, "classes": ["sad", "happy"]},
+          "transfer": [{"corpus": "ravdess", "path": str(tmp_path), "classes": ["angry", "neutral"]}]},
+         "shares fewer than two classes"),
         ({"train": [{**entry, "path": 3}]}, "train[0].path"),
         ({"train": entry, "protocol": {"conditions": []}}, "protocol.conditions"),
         ({"train": entry, "model": {"methods": []}}, "no method to train"),

@@ -100,6 +100,10 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
     tasks: list[FitTask] = []
     for classes in config.class_sets(cell):
         rows = train.class_rows(classes)
+        # A corpus with its own `classes` adds its rows of those only.
+        own = np.array([label in config.corpus_classes(corpus) for label, corpus
+                        in zip(train.table["label"].to_numpy()[rows], corpus_of_row[rows])], dtype=bool)
+        rows = rows[own]
         table = train.table.iloc[rows].reset_index(drop=True)
         features = train.features[rows]
         labels = table["label"].to_numpy(dtype=object)
