@@ -267,6 +267,16 @@ class Features(_Strict):
         return name
 
 
+class Classifier(_Strict):
+    class_weight: Literal["none", "balanced"] = Field(
+        default="none",
+        description=(
+            "'none' as the paper; 'balanced' weights each class by the inverse of its share of the "
+            "training fold (better within a skewed corpus, often worse across corpora)."
+        ),
+    )
+
+
 class Compute(_Strict):
     jobs: int | None = Field(default=None, ge=1)
     scheduler: str | None = None
@@ -282,6 +292,7 @@ class StudyConfig(_Strict):
     protocol: Protocol = Field(default_factory=Protocol)
     model: ModelSettings = Field(default_factory=ModelSettings)
     features: Features = Field(default_factory=Features)
+    classifier: Classifier = Field(default_factory=Classifier)
     compute: Compute = Field(default_factory=Compute)
 
     @field_validator("train", mode="before")

@@ -41,14 +41,17 @@ class EmotionPipeline(BaseEstimator):
     normalize:
         ``"pooled"``: one scaler over all training rows; ``"corpus"``: each training
         corpus (``corpora=`` of :meth:`fit`) by its own statistics.
+    class_weight:
+        The SVC's ``class_weight``: ``None`` (as the paper) or ``"balanced"``.
     """
 
     def __init__(self, method: str | Method = "dae", params: Mapping[str, Any] | None = None,
-                 scale_latent: bool = False, normalize: str = "pooled") -> None:
+                 scale_latent: bool = False, normalize: str = "pooled", class_weight: str | None = None) -> None:
         self.method = method
         self.params = params
         self.scale_latent = scale_latent
         self.normalize = normalize
+        self.class_weight = class_weight
 
     def fit(self, X: Any, y: Any, *, corpora: Any = None, unlabelled: Any = None,
             unlabelled_corpora: Any = None, target: Any = None) -> Self:
@@ -95,7 +98,7 @@ class EmotionPipeline(BaseEstimator):
         if self.scale_latent and spec.has_latent:
             self.latent_scaler_ = StandardScaler().fit(self.train_latent_)
             classifier_input = self.latent_scaler_.transform(self.train_latent_)
-        self.classifier_ = SVC(kernel="linear").fit(classifier_input, labels)
+        self.classifier_ = SVC(kernel="linear", class_weight=self.class_weight).fit(classifier_input, labels)
         self.classes_ = self.classifier_.classes_
         return self
 

@@ -147,6 +147,7 @@ def train_bundle(
     from crossemo.pipeline import EmotionPipeline
     from crossemo.study import method_params
     from crossemo.study.fitting import single_thread
+    from crossemo.study.tasks import classifier_class_weight
 
     config = _as_config(config, epochs=epochs, jobs=jobs, cache_dir=cache_dir)
     spec = get_method(method)
@@ -155,7 +156,7 @@ def train_bundle(
     data = training_data(config, progress=progress)
     params = method_params(config, spec, int(config.protocol.seeds[0]))
     pipeline = EmotionPipeline(spec.name, params, scale_latent=config.protocol.scale_latent,
-                               normalize=data.normalize)
+                               normalize=data.normalize, class_weight=classifier_class_weight(config))
     with single_thread():  # as the study's workers train: bit for bit the same model
         pipeline.fit(data.features, data.labels, corpora=data.corpora, unlabelled=data.unlabelled,
                      unlabelled_corpora=data.unlabelled_corpora)

@@ -45,6 +45,12 @@ def _chance(record: dict) -> float:
     return 100.0 / count
 
 
+def _within_corpora(run: RunData) -> list[str]:
+    """Corpora with within-corpus results: each training corpus, then a pooled training set's name."""
+    names = {record["corpus"] for record in run.results if record["condition"] == "within"}
+    return sorted(names, key=lambda name: (name == run.train_corpus, run.corpus_position(name), name))
+
+
 def _bar_layout(methods: list[str]) -> tuple[float, dict[str, float]]:
     """Width of one bar and each method's offset from its group's centre."""
     width = 0.8 / max(len(methods), 1)
@@ -65,9 +71,10 @@ def balanced_accuracy_figure(run: RunData) -> list[FigureResult]:
     panels: list[tuple[str, list[tuple[str, dict[str, dict]]]]] = []
     within_groups = []
     for k in run.class_counts:
-        records = run.records(condition="within", classes=k)
-        if records:
-            within_groups.append((f"{run.train_corpus}\n{k} classes", {r["method"]: r for r in records}))
+        for corpus in _within_corpora(run):
+            records = run.records(condition="within", classes=k, corpus=corpus)
+            if records:
+                within_groups.append((f"{corpus}\n{k} classes", {r["method"]: r for r in records}))
     if within_groups:
         panels.append((f"within {run.train_corpus} (held-out folds)", within_groups))
     conditions = [c for c in ("unseen", "target_norm") if any(r["condition"] == c for r in run.results)]
@@ -215,7 +222,8 @@ def confusion_figures(run: RunData) -> list[FigureResult]:
         title = f"Confusion matrices, {k} classes"
         records = [r for r in run.records(classes=k) if isinstance(r.get("confusion"), dict) and r["confusion"]]
         methods = sorted({r["method"] for r in records}, key=method_rank)
-        columns = [(run.train_corpus, "within")] if any(r["condition"] == "within" for r in records) else []
+        columns = [(corpus, "within") for corpus in _within_corpora(run)
+                   if any(r["condition"] == "within" and r["corpus"] == corpus for r in records)]
         for corpus in run.transfer_corpora:
             for condition in sorted({r["condition"] for r in records if r["corpus"] == corpus},
                                     key=condition_rank):

@@ -13,7 +13,8 @@ from crossemo.study.tasks import FitTask
 
 def fit_task_pipeline(task: FitTask) -> EmotionPipeline:
     """The task's pipeline fitted on its training fold (with its unlabelled rows, if any)."""
-    pipeline = EmotionPipeline(task.method, task.params, scale_latent=task.scale_latent, normalize=task.normalize)
+    pipeline = EmotionPipeline(task.method, task.params, scale_latent=task.scale_latent, normalize=task.normalize,
+                               class_weight=task.class_weight)
     return pipeline.fit(
         task.train_features,
         task.train_labels,

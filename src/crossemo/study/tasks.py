@@ -65,6 +65,7 @@ class FitTask:
     test_corpora: np.ndarray | None = None  # ... of every held-out row
     unlabelled_corpora: np.ndarray | None = None  # ... of every unlabelled row
     normalize: str = "pooled"  # "pooled" or "corpus" (protocol.normalize)
+    class_weight: str | None = None  # the SVC's class_weight ([classifier] class_weight)
 
     @property
     def train_names(self) -> tuple[str, ...]:
@@ -77,6 +78,11 @@ def method_params(config: StudyConfig, method: str | Method, seed: int) -> dict:
     """Constructor keywords of ``method``'s estimator from the study's model settings and ``seed``."""
     spec = get_method(method)
     return spec.params(config.model.shared(), seed=seed, options=config.model.options.get(spec.name))
+
+
+def classifier_class_weight(config: StudyConfig) -> str | None:
+    """``[classifier] class_weight`` as scikit-learn's SVC takes it."""
+    return None if config.classifier.class_weight == "none" else config.classifier.class_weight
 
 
 def study_methods(config: StudyConfig) -> list[Method]:
@@ -155,6 +161,7 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                             test_corpora=corpus_of_row[rows[test_idx]],
                             unlabelled_corpora=None if unlabelled is None else corpus_of_row[unlabelled],
                             normalize=config.normalization(cell),
+                            class_weight=classifier_class_weight(config),
                         )
                     )
     return tasks
