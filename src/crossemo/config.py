@@ -41,7 +41,7 @@ from crossemo.errors import ConfigError
 MAX_SEED = 2**32 - 1
 """Seeds seed numpy and torch generators, which take 0 .. 2**32 - 1."""
 
-Condition = Literal["unseen", "target_norm"]
+Condition = Literal["unseen", "target_norm", "speaker_norm"]
 
 Design = Literal["transfer", "loco", "matrix"]
 """How a study's cells are formed: as configured, leave one corpus out, or every pair."""
@@ -129,6 +129,15 @@ class Protocol(_Strict):
     classes: list[str] = Field(default_factory=lambda: list(LABELS))
     conditions: list[Condition] = Field(default_factory=lambda: ["unseen", "target_norm"], min_length=1)
     target_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    speaker_min_utterances: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Condition 'speaker_norm': a speaker with fewer utterances (of the evaluated classes) is "
+            "standardized by its corpus' statistics; fewer utterances do not estimate one standard "
+            "deviation per feature, and skewed emotions move the speaker's mean."
+        ),
+    )
     outlier_z: float = Field(default=10.0, gt=0.0)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     baselines: list[str] = Field(
@@ -204,6 +213,20 @@ class ModelSettings(_Strict):
             if not torch.cuda.is_available():
                 raise ValueError("'cuda' asked for, but torch finds no CUDA device here: use 'cpu' or 'auto'")
         return device
+    target_data: Literal["none", "adapt"] = Field(
+        default="none",
+        description=(
+            "'adapt': each latent model is also trained per transfer corpus with that corpus' unlabelled "
+            "share (the rows target normalization takes its statistics from, never an evaluated row) as "
+            "extra input, aligned by `alignment`; results under the condition 'target_adapt'."
+        ),
+    )
+    alignment: Literal["none", "mmd", "coral"] | None = Field(
+        default=None, description="How target-aware training aligns the latents (default: the estimator's)."
+    )
+    alignment_weight: float | None = Field(
+        default=None, ge=0.0, description="Weight of the alignment term (default: the estimator's)."
+    )
     options: dict[str, dict[str, bool | int | float | str]] = Field(
         default_factory=dict,
         description="Further keywords per method, e.g. [model.options.dae] noise_sigma = 0.5.",
@@ -248,8 +271,9 @@ class ModelSettings(_Strict):
         return self
 
     def shared(self) -> dict:
-        """The settings every method's estimator takes (see :meth:`Method.params`)."""
-        return {name: getattr(self, name) for name in _registry().SHARED_SETTINGS}
+        """The settings every method's estimator takes (see :meth:`Method.params`); unset ones left out."""
+        settings = {name: getattr(self, name, None) for name in _registry().SHARED_SETTINGS}
+        return {name: value for name, value in settings.items() if value is not None}
 
 
 class Features(_Strict):

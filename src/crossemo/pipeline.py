@@ -87,9 +87,11 @@ class EmotionPipeline(BaseEstimator):
             model_input = np.vstack([scaled, extra])
             model_labels = np.concatenate([labels, np.full(len(extra), None, dtype=object)])
         fit_options: dict[str, Any] = {}
-        if spec.uses_target and target is not None:
+        takes_target = spec.uses_target or getattr(spec.estimator, "accepts_target", False)
+        if takes_target and target is not None and len(target):
+            # The target corpus by its own statistics, as target normalization standardizes it.
             target = np.asarray(target, dtype=np.float64)
-            fit_options["target"] = StandardScaler().fit_transform(target)
+            fit_options["target"] = fit_scaler(target).transform(target)
         self.model_ = spec.build(dict(self.params or {}))
         self.model_.fit(model_input, model_labels if spec.uses_labels else None, **fit_options)
         self.train_latent_ = np.asarray(self.model_.transform(scaled), dtype=np.float64)

@@ -8,7 +8,9 @@ this module adds only what the protocol needs on top of it:
 - :func:`fit_scaler`: a fitted scaler that is safe on constant columns;
 - :func:`target_norm_split`: the "target_norm" condition's split of a transfer
   corpus into the share that supplies its mean and standard deviation (labels
-  unused) and the share that is evaluated.
+  unused) and the share that is evaluated;
+- :func:`speaker_standardize`: the "speaker_norm" condition: each speaker by the
+  statistics of its own utterances (labels unused), small speakers by their corpus'.
 """
 
 from __future__ import annotations
@@ -179,3 +181,42 @@ def target_norm_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> tuple[
         )
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[:n_adapt]), np.sort(order[n_adapt:])
+
+
+def speaker_standardize(X, speakers, *, min_utterances: int = 20) -> np.ndarray:
+    r"""Each speaker's rows standardized by that speaker's own statistics (labels unused).
+
+    .. math::
+
+        x'_{ij} = \frac{x_{ij} - \mu_{s(i), j}}{\sigma_{s(i), j}}
+
+    with :math:`\mu_s, \sigma_s` the mean and standard deviation (``ddof=0``; a
+    constant column gets scale 1, as :func:`fit_scaler`) over the rows of speaker
+    :math:`s`.  A speaker with fewer than ``min_utterances`` rows has too few to
+    estimate 88 or more standard deviations: its rows get the statistics of all
+    rows of ``X`` instead (apply it to one corpus at a time, so that is the corpus').
+
+    Raises:
+        ConfigError: if ``X`` is not a non-empty 2-D finite matrix, ``speakers``
+            differs in length, or ``min_utterances`` is not a positive integer
+
+    Examples:
+        >>> X = np.array([[1.0], [3.0], [10.0], [14.0], [7.0]])
+        >>> speaker_standardize(X, ["a", "a", "b", "b", "c"], min_utterances=2).ravel().tolist()
+        [-1.0, 1.0, -1.0, 1.0, 0.0]
+
+    """
+    values = _as_float_array(X, "speaker_standardize")
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ConfigError(f"speaker_standardize expects a non-empty 2-D feature matrix, got shape {values.shape}")
+    owners = np.asarray(speakers, dtype=object).ravel()
+    if owners.size != values.shape[0]:
+        raise ConfigError(f"{owners.size} speakers for {values.shape[0]} rows")
+    if isinstance(min_utterances, bool) or not isinstance(min_utterances, int) or min_utterances < 1:
+        raise ConfigError(f"min_utterances must be a positive integer, got {min_utterances!r}")
+    result = fit_scaler(values).transform(values)  # the corpus' statistics, for small speakers
+    names, index, counts = np.unique(owners.astype(str), return_inverse=True, return_counts=True)
+    for position in np.flatnonzero(counts >= min_utterances):
+        rows = index == position
+        result[rows] = fit_scaler(values[rows]).transform(values[rows])
+    return result

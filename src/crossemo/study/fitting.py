@@ -21,6 +21,7 @@ def fit_task_pipeline(task: FitTask) -> EmotionPipeline:
         corpora=task.train_corpora,
         unlabelled=task.unlabelled_features,
         unlabelled_corpora=task.unlabelled_corpora,
+        target=task.target_features,
     )
 
 
@@ -30,7 +31,8 @@ def fit_and_evaluate(task: FitTask) -> dict:
     with single_thread():
         pipeline = fit_task_pipeline(task)
         outcome = evaluate(task, pipeline)
-    outcome.update(key=task.key, history=pipeline.history_, fit_s=time.perf_counter() - started)
+    outcome.update(key=task.key, history=pipeline.history_, fit_s=time.perf_counter() - started,
+                   variant=task.variant)
     return outcome
 
 
@@ -38,7 +40,9 @@ def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:
     """Predict the held-out fold and every transfer set; measure latent consistency.
 
     The held-out fold is evaluated per training corpus and, for a pooled training
-    set, as a whole (its ``corpus`` then names the training set).
+    set, as a whole (its ``corpus`` then names the training set), under the
+    condition ``within`` (a ``speaker_norm`` fit: ``speaker_norm``).  A fit trained
+    with target rows (``target_adapt``) is evaluated on its transfer corpus only.
     """
     from crossemo.evaluation.consistency import log_bhattacharyya
     from crossemo.evaluation.metrics import balanced_accuracy
@@ -51,9 +55,10 @@ def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:
     sets = []
     names = task.train_names
     pooled = task.cell if len(names) > 1 else None
-    for name in (*names, task.cell) if len(names) > 1 else names:
+    within = task.variant or "within"
+    for name in ((*names, task.cell) if len(names) > 1 else names) if task.evaluate_within else ():
         rows = np.flatnonzero(test_corpora == name) if name != task.cell else np.arange(len(test_corpora))
-        sets.append(("within", name, test_latent[rows], task.test_labels[rows], task.test_paths[rows], None))
+        sets.append((within, name, test_latent[rows], task.test_labels[rows], task.test_paths[rows], None))
     sets += [(t.condition, t.name, t.features, t.labels, t.paths, t.standardized) for t in task.transfers]
     for condition, corpus, features, labels, paths, standardized in sets:
         latent = features if standardized is None else pipeline.embed(features, standardized=standardized)
@@ -70,7 +75,7 @@ def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:
                 "latent": latent.astype(np.float32) if has_latent and corpus != pooled else None,
                 "log_bhattacharyya": (
                     float(log_bhattacharyya(train_latent, latent))
-                    if has_latent and condition != "within"
+                    if has_latent and standardized is not None  # transfer corpora only
                     else None
                 ),
             }

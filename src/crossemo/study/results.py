@@ -62,6 +62,7 @@ class ResultRecord(TypedDict):
 
 class HistoryRecord(TypedDict):
     train: str
+    variant: str  # "" for the plain fit, else "speaker_norm" or "target_adapt:<corpus>"
     method: str
     classes: int
     fold: int
@@ -114,8 +115,8 @@ def assemble_results(
         )
     ]
     histories: list[HistoryRecord] = [
-        {"train": task.cell, "method": task.method.name, "classes": len(task.classes), "fold": task.fold,
-         "seed": task.seed, "epochs": outcomes[task.key]["history"]}
+        {"train": task.cell, "variant": _variant_name(task), "method": task.method.name,
+         "classes": len(task.classes), "fold": task.fold, "seed": task.seed, "epochs": outcomes[task.key]["history"]}
         for task in tasks
         if outcomes[task.key]["history"]
     ]
@@ -152,6 +153,12 @@ def assemble_results(
         "versions": package_versions(),
         "timings": timings,
     }
+
+
+def _variant_name(task: FitTask) -> str:
+    if task.variant == "target_adapt":
+        return f"target_adapt:{task.transfers[0].name}"
+    return task.variant
 
 
 def _record(train: str, method: str, corpus: str, condition: str, classes: tuple[str, ...],

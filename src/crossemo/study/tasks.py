@@ -12,13 +12,25 @@ its own training-fold part: ``protocol.normalize``), as a bundle does.  Transfer
 under "unseen" travel raw too (the pooled training scaler applies: they have no
 statistics of their own); under "target_norm" they travel already standardized by
 their own statistics (a random unlabelled share of the corpus).
+
+Two variants of a fit train models of their own:
+
+- ``speaker_norm`` (a condition): every row, training, held-out and transfer, is
+  first standardized by its speaker's own statistics (labels unused; a speaker with
+  fewer than ``protocol.speaker_min_utterances`` rows by its corpus'), then goes
+  through the pipeline as raw rows do; its held-out fold is recorded under the
+  condition ``speaker_norm`` with the training corpus' name;
+- ``target_adapt`` (``model.target_data = "adapt"``): one fit per transfer corpus,
+  trained with the unlabelled share target normalization uses as ``target=`` rows
+  (never an evaluated row), evaluated on the rest of that corpus only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -66,6 +78,9 @@ class FitTask:
     unlabelled_corpora: np.ndarray | None = None  # ... of every unlabelled row
     normalize: str = "pooled"  # "pooled" or "corpus" (protocol.normalize)
     class_weight: str | None = None  # the SVC's class_weight ([classifier] class_weight)
+    variant: str = ""  # "" (the plain fit), "speaker_norm" or "target_adapt": see the module docstring
+    target_features: np.ndarray | None = None  # raw unlabelled rows of the transfer corpus (target_adapt)
+    evaluate_within: bool = True  # evaluate the held-out fold (not for target_adapt fits)
 
     @property
     def train_names(self) -> tuple[str, ...]:
@@ -103,6 +118,8 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
     methods = study_methods(config)
     groups = _groups(train.table)
     corpus_of_row = train.table["corpus"].to_numpy(dtype=object)
+    speaker_of_row = _speakers(train.table)
+    conditions = config.protocol.conditions
     tasks: list[FitTask] = []
     for classes in config.class_sets(cell):
         rows = train.class_rows(classes)
@@ -116,55 +133,119 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
         paths = table["path"].to_numpy(dtype=object)
         extra = unlabelled_rows(config, train, classes)
         transfers = [corpora[name] for name in cell.transfer if config.transfer_classes(cell, name) == classes]
+        speaker_sets = (
+            tuple(speaker_norm_set(data, classes, config) for data in transfers)
+            if "speaker_norm" in conditions else ()
+        )
         for seed in config.protocol.seeds:
             # The target_norm sets do not depend on the fold: their scaler is their own.
             adapted = {
                 data.name: target_norm_set(data, classes, config, seed)
                 for data in transfers
-                if "target_norm" in config.protocol.conditions
+                if "target_norm" in conditions or config.model.target_data == "adapt"
             }
             unseen = {data.name: unseen_set(data, classes) for data in transfers}
-            transfer_sets = tuple(
+            plain_sets = tuple(
                 unseen[data.name] if condition == "unseen" else adapted[data.name]
                 for data in transfers
-                for condition in config.protocol.conditions
+                for condition in conditions
+                if condition in ("unseen", "target_norm")
             )
             for fold, (train_idx, test_idx) in enumerate(pooled_folds(table, config, seed)):
                 unlabelled = None
                 if extra.size:
-                    extra_rows = extra
+                    unlabelled = extra
                     if config.protocol.split == "speaker":
                         # Group independence holds for them too: none of the held-out groups.
                         held_out = set(groups[rows[test_idx]])
-                        extra_rows = extra[~np.isin(groups[extra], list(held_out))]
-                    unlabelled = extra_rows
-                for method in methods:
-                    tasks.append(
-                        FitTask(
-                            key=task_key(config, method.name, classes, fold, seed, cell=cell.name),
-                            method=method,
-                            classes=classes,
-                            fold=fold,
-                            seed=seed,
-                            params=method_params(config, method, seed),
-                            train_features=features[train_idx],
-                            train_labels=labels[train_idx],
-                            train_paths=paths[train_idx],
-                            test_features=features[test_idx],
-                            test_labels=labels[test_idx],
-                            test_paths=paths[test_idx],
-                            transfers=transfer_sets,
-                            unlabelled_features=None if unlabelled is None else train.features[unlabelled],
-                            scale_latent=config.protocol.scale_latent,
-                            cell=cell.name,
-                            train_corpora=corpus_of_row[rows[train_idx]],
-                            test_corpora=corpus_of_row[rows[test_idx]],
-                            unlabelled_corpora=None if unlabelled is None else corpus_of_row[unlabelled],
-                            normalize=config.normalization(cell),
-                            class_weight=classifier_class_weight(config),
-                        )
+                        unlabelled = extra[~np.isin(groups[extra], list(held_out))]
+                common = dict(
+                    classes=classes,
+                    fold=fold,
+                    seed=seed,
+                    train_features=features[train_idx],
+                    train_labels=labels[train_idx],
+                    train_paths=paths[train_idx],
+                    test_features=features[test_idx],
+                    test_labels=labels[test_idx],
+                    test_paths=paths[test_idx],
+                    unlabelled_features=None if unlabelled is None else train.features[unlabelled],
+                    scale_latent=config.protocol.scale_latent,
+                    cell=cell.name,
+                    train_corpora=corpus_of_row[rows[train_idx]],
+                    test_corpora=corpus_of_row[rows[test_idx]],
+                    unlabelled_corpora=None if unlabelled is None else corpus_of_row[unlabelled],
+                    normalize=config.normalization(cell),
+                    class_weight=classifier_class_weight(config),
+                )
+                by_speaker = {}
+                if speaker_sets:
+                    by_speaker = _speaker_standardized(
+                        common, config, speakers=(speaker_of_row[rows[train_idx]], speaker_of_row[rows[test_idx]],
+                                                  None if unlabelled is None else speaker_of_row[unlabelled]),
                     )
+                keyed = partial(task_key, config, classes=classes, fold=fold, seed=seed, cell=cell.name)
+                for method in methods:
+                    params = method_params(config, method, seed)
+                    tasks.append(FitTask(key=keyed(method.name), method=method, params=params, transfers=plain_sets,
+                                         **common))
+                    if speaker_sets:
+                        tasks.append(FitTask(key=keyed(method.name, variant="speaker_norm"), method=method,
+                                             params=params,
+                                             transfers=speaker_sets, variant="speaker_norm",
+                                             **{**common, **by_speaker}))
+                    if config.model.target_data == "adapt" and _takes_target(method):
+                        for data in transfers:
+                            evaluated = adapted[data.name]
+                            tasks.append(FitTask(
+                                key=keyed(method.name, variant="target_adapt", target=data.name), method=method,
+                                params=params,
+                                transfers=(replace(evaluated, condition="target_adapt"),),
+                                variant="target_adapt", target_features=_adapt_rows(data, evaluated),
+                                evaluate_within=False, **common,
+                            ))
     return tasks
+
+
+def _takes_target(method: Method) -> bool:
+    """Whether ``method``'s estimator trains with ``target=`` rows (declared by the estimator)."""
+    return bool(method.uses_target or getattr(method.estimator, "accepts_target", False))
+
+
+def _adapt_rows(data: CorpusData, evaluated: TransferSet) -> np.ndarray:
+    """Raw features of the unlabelled share ``evaluated``'s scaler came from (never an evaluated row)."""
+    positions = {path: row for row, path in enumerate(data.table["path"])}
+    return data.features[[positions[path] for path in evaluated.adapt_paths]]
+
+
+def _speakers(table) -> np.ndarray:
+    column = "speaker" if "speaker" in table.columns else "group"
+    return table[column].astype(str).to_numpy(dtype=object)
+
+
+def _speaker_standardized(common: dict, config: StudyConfig, *, speakers: tuple) -> dict:
+    """The fold's rows standardized per speaker, each corpus apart (its statistics are the fallback)."""
+    from crossemo.preprocessing import speaker_standardize
+
+    minimum = config.protocol.speaker_min_utterances
+
+    def standardize(features, corpora, owners):
+        result = np.empty_like(features)
+        for name in dict.fromkeys(corpora.tolist()):
+            mine = corpora == name
+            result[mine] = speaker_standardize(features[mine], owners[mine], min_utterances=minimum)
+        return result
+
+    train_speakers, test_speakers, extra_speakers = speakers
+    changed = {
+        "train_features": standardize(common["train_features"], common["train_corpora"], train_speakers),
+        "test_features": standardize(common["test_features"], common["test_corpora"], test_speakers),
+    }
+    if common["unlabelled_features"] is not None and len(common["unlabelled_features"]):
+        changed["unlabelled_features"] = standardize(
+            common["unlabelled_features"], common["unlabelled_corpora"], extra_speakers
+        )
+    return changed
 
 
 def pooled_folds(table, config: StudyConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -243,15 +324,32 @@ def target_norm_set(data: CorpusData, classes: tuple[str, ...], config: StudyCon
     )
 
 
+def speaker_norm_set(data: CorpusData, classes: tuple[str, ...], config: StudyConfig) -> TransferSet:
+    """Condition "speaker_norm": the whole transfer corpus, each speaker by its own statistics."""
+    from crossemo.preprocessing import speaker_standardize
+
+    rows = _class_rows(data, classes)
+    paths = data.table["path"].to_numpy(dtype=object)
+    return TransferSet(
+        name=data.name,
+        condition="speaker_norm",
+        features=speaker_standardize(data.features[rows], _speakers(data.table)[rows],
+                                     min_utterances=config.protocol.speaker_min_utterances),
+        labels=data.table["label"].to_numpy(dtype=object)[rows],
+        paths=paths[rows],
+        adapt_paths=paths[rows[:0]],
+    )
+
+
 def task_key(config: StudyConfig, method: str, classes: tuple[str, ...], fold: int, seed: int,
-             *, cell: str = "") -> str:
+             *, cell: str = "", variant: str = "", target: str = "") -> str:
     """A stable name for a fit: changes whenever anything that affects its result changes."""
     # Where the fit runs (compute) does not change its result, so it is not part of the name.
     settings = config_to_dict(config)
     settings.pop("compute", None)
-    identity = json.dumps(
-        {"config": settings, "cell": cell, "method": method, "classes": classes, "fold": fold, "seed": seed},
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return f"{method}-{len(classes)}c-f{fold}-s{seed}-{digest}"
+    identity = {"config": settings, "cell": cell, "method": method, "classes": classes, "fold": fold, "seed": seed}
+    if variant:
+        identity.update(variant=variant, target=target)
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    prefix = f"{method}-{variant}" if variant else method
+    return f"{prefix}-{len(classes)}c-f{fold}-s{seed}-{digest}"
