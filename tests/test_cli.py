@@ -71,7 +71,7 @@ def test_run_reports_a_missing_corpus_path(runner, tmp_path):
     config.write_text("[train]\ncorpus = 'emodb'\npath = 'absent'\n")
     result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
-    assert "train.path" in result.output and "does not exist" in result.output
+    assert "train[0].path" in result.output and "does not exist" in result.output
 
 
 def test_unusable_paths_are_one_clear_error(runner, tmp_path):

@@ -169,7 +169,7 @@ def test_run_summary_counts_corpora(full_run):
 
 def test_run_data_holds_the_typed_records(finished_run):
     run = load_run(finished_run.out)
-    assert run.schema_version == 2
+    assert run.schema_version == 3
     assert run.histories and all(set(h) >= {"method", "classes", "fold", "seed", "epochs"} for h in run.histories)
     assert run.features == finished_run.results["features"]
     assert run.methods == sorted(run.methods, key=method_rank)

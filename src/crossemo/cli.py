@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,20 +13,80 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from crossemo.errors import CrossemoError
+
+
+class _FlagsShownAsFlags:
+    """Help lists a flag (``--json``, ``--force``, ``-h``) without a value type: it takes none."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsShownAsFlags, TyperCommand):
+    pass
+
+
+class Group(_FlagsShownAsFlags, TyperGroup):
+    pass
+
 
 app = typer.Typer(
     name="crossemo",
     help="Cross-lingual speech emotion recognition with latent representations.",
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+command = functools.partial(app.command, cls=Command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from crossemo import __version__
+
+        typer.echo(f"crossemo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Cross-lingual speech emotion recognition with latent representations."""
 
 
 def _console() -> Console:
     return Console(stderr=True)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _printable(text: str, *, newlines: bool = True) -> str:
+    """``text`` safe for a terminal: control characters (but newlines, if allowed) and
+    undecodable bytes (surrogates) as ``\\xNN``."""
+
+    def code(match: re.Match[str]) -> str:
+        character = match.group()
+        value = ord(character)
+        if newlines and character == "\n":
+            return character
+        if 0xDC80 <= value <= 0xDCFF:  # an undecodable byte, as os.fsdecode gives it
+            return f"\\x{value - 0xDC00:02x}"
+        return f"\\x{value:02x}" if value < 0x80 else "\ufffd"
+
+    return _UNPRINTABLE.sub(code, text)
 
 
 def _friendly(command):
@@ -36,7 +97,8 @@ def _friendly(command):
         try:
             return command(*args, **kwargs)
         except CrossemoError as error:
-            _console().print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            message = escape(_printable(str(error)))
+            _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             _console().print("interrupted: finished work is kept; run the same command again to resume")
@@ -56,7 +118,7 @@ SchedulerOption = Annotated[
 ]
 
 
-@app.command()
+@command()
 @_friendly
 def scan(
     corpus: Annotated[str, typer.Argument(help="Corpus reader: iemocap, emodb, savee, cafe, urdu, aesd, ravdess, tess, manifest.")],
@@ -81,16 +143,22 @@ def scan(
         view.add_row(str(speaker), *(str(int(value)) for value in row))
     Console().print(view)
     if summary["skipped"]:
-        _console().print(f"{len(summary['skipped'])} file(s) skipped, e.g. "
-                         f"{summary['skipped'][0]['path']}: {summary['skipped'][0]['reason']}")
+        _console().print(f"{len(summary['skipped'])} file(s) skipped, e.g. {_skip_line(summary['skipped'][0])}",
+                         highlight=False, soft_wrap=True)
 
 
-@app.command()
+def _skip_line(item: dict) -> str:
+    """A skip record on one terminal line: its path is text already, its reason may hold anything."""
+    return escape(f"{_printable(str(item['path']), newlines=False)}: {_printable(str(item['reason']), newlines=False)}")
+
+
+@command()
 @_friendly
 def extract(
     corpus: Annotated[str, typer.Argument(help="Corpus reader name (see scan).")],
     path: Annotated[Path, typer.Argument(help="Corpus folder (for manifest: the CSV file).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
     scheduler: SchedulerOption = None,
@@ -100,16 +168,17 @@ def extract(
     from crossemo.features import extract_corpus
 
     summary = extract_corpus(corpus, path, out, jobs=jobs, cache_dir=cache_dir,
-                             scheduler=scheduler, progress=None)
+                             scheduler=scheduler, progress=None, force=force)
     if as_json:
         _print_json(summary)
         return
-    _console().print(f"{summary['extracted']} of {summary['files']} files -> {summary['out']}")
+    _console().print(f"{summary['extracted']} of {summary['files']} files -> {escape(summary['out'])}",
+                     highlight=False)
     for item in summary["skipped"]:
-        _console().print(f"  skipped {item['path']}: {item['reason']}", highlight=False)
+        _console().print(f"  skipped {_skip_line(item)}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+@command()
 @_friendly
 def run(
     config: Annotated[Path, typer.Argument(help="Study config (TOML).")],
@@ -122,28 +191,41 @@ def run(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Run a study: features, folds, models, transfer, metrics, report."""
-    from crossemo.study import run_study_file
+    from crossemo.config import load_config
+    from crossemo.study import run_study
 
-    results = run_study_file(
-        config, out, force=force, epochs=epochs,
-        methods=_split(methods), seeds=_split(seeds, int),
-        jobs=jobs, scheduler=scheduler,
-    )
+    study = load_config(config, epochs=epochs, methods=_split(methods), seeds=_split(seeds, int),
+                        jobs=jobs, scheduler=scheduler)
+    results = run_study(study, out, force=force, report=False)
+    path = _write_report(out)
     print_summary(results)
-    _console().print(f"report: {out / 'report.html'}")
+    _console().print(f"report: {_shown(path)}", highlight=False)
 
 
-@app.command()
+def _write_report(run_dir: Path) -> Path:
+    """Write the report of ``run_dir`` with a spinner: figures take several seconds."""
+    from crossemo.report import write_report
+
+    with _console().status("writing the report: figures and HTML"):
+        return write_report(run_dir)
+
+
+def _shown(path: Path) -> str:
+    """A path for a terminal line (see :func:`crossemo.fileio.path_to_text`), markup escaped."""
+    from crossemo.fileio import path_to_text
+
+    return escape(path_to_text(path))
+
+
+@command()
 @_friendly
 def report(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
     """Write RUN_DIR/report.html and RUN_DIR/figures/ from a finished run."""
-    from crossemo.report import write_report
-
-    path = write_report(run_dir)
-    _console().print(f"report: {path}")
+    path = _write_report(run_dir)
+    _console().print(f"report: {_shown(path)}", highlight=False)
 
 
-@app.command()
+@command()
 @_friendly
 def synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the corpus to.")],
@@ -156,7 +238,7 @@ def synth(
     _console().print(f"manifest: {manifest}")
 
 
-@app.command()
+@command()
 @_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/demo"),
@@ -167,10 +249,10 @@ def demo(
 
     results = run_demo(out, force=force)
     print_summary(results)
-    _console().print(f"report: {(out / 'report.html').resolve()}")
+    _console().print(f"report: {_shown((out / 'report.html').resolve())}", highlight=False)
 
 
-@app.command()
+@command()
 @_friendly
 def methods(as_json: Annotated[bool, typer.Option("--json", help="Print the registry as JSON.")] = False) -> None:
     """List the registered methods: name, label, what each needs."""
@@ -218,7 +300,7 @@ def main() -> None:  # pragma: no cover - entry point
     app()
 
 
-@app.command()
+@command()
 @_friendly
 def train(
     config: Annotated[Path, typer.Argument(help="Study config (TOML); its training corpus is used whole.")],
@@ -236,7 +318,7 @@ def train(
     _console().print(f"bundle: {path}")
 
 
-@app.command()
+@command()
 @_friendly
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A bundle written by `train`.")],
@@ -251,7 +333,10 @@ def predict(
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
 ) -> None:
-    """Predict emotions of recordings with a trained bundle: label, class scores, latent, flags."""
+    """Predict emotions of recordings with a trained bundle: label, class scores, latent, flags.
+
+    Exits with an error, writing nothing, when no recording could be predicted.
+    """
     from crossemo.bundle import predict_files, prediction_records
 
     if out is None and not as_json:
@@ -262,4 +347,5 @@ def predict(
         sys.stdout.write(json.dumps(prediction_records(predictions), indent=2) + "\n")
     failed = int(predictions["error"].notna().sum())
     _console().print(f"{len(predictions) - failed} of {len(predictions)} recordings predicted"
-                     + (f", {failed} with an error" if failed else "") + (f" -> {out}" if out else ""))
+                     + (f", {failed} with an error" if failed else "") + (f" -> {_shown(out)}" if out else ""),
+                     highlight=False)

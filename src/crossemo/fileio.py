@@ -1,20 +1,37 @@
-"""Atomic file writes: readers see the old file or the new one, never a torn one.
+"""Atomic file writes, and paths as text.
 
 Every file crossemo writes goes through here: a temporary file in the target's
 folder (same file system, so :func:`os.replace` is atomic), then a rename.
+Readers see the old file or the new one, never a torn one.
+
+Paths are handled as the file system gives them: a ``str`` whose undecodable
+bytes are lone surrogates (PEP 383, what :func:`os.listdir` returns for a name
+that is not UTF-8).  Such a string cannot be written as UTF-8, so wherever a path
+becomes data (a table column, a cache key, CSV, JSON, HTML, a message) it is
+written as :func:`path_to_text`, and :func:`path_from_text` turns such text (a
+table read back, a manifest cell) into the path again, exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
+
+_ESCAPED = "[\\x00-\\x1f\\x7f\\ud800-\\udfff]"
+# Control characters and surrogates (undecodable bytes): what path_to_text writes as \xNN.
+_ESCAPE_HEX = "x(?:[01][0-9a-fA-F]|7[fF]|[89a-fA-F][0-9a-fA-F])"
+# "xNN" for exactly the codes path_to_text writes as \xNN.
+_TO_TEXT = re.compile(f"\\\\(?=\\\\|{_ESCAPED}|{_ESCAPE_HEX})|{_ESCAPED}")
+_FROM_TEXT = re.compile(f"\\\\(\\\\|{_ESCAPE_HEX})")
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -49,7 +66,12 @@ def write_atomic_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``frame`` to Parquet at ``path`` atomically."""
-    return write_atomic(path, lambda temporary: frame.to_parquet(temporary, index=False))
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:  # Python opens it: pyarrow refuses a name that is not UTF-8
+            frame.to_parquet(handle, index=False)
+
+    return write_atomic(path, write)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -94,3 +116,71 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def path_to_text(path: str | os.PathLike[str]) -> str:
+    r"""``path`` as printable UTF-8 text on one line, which :func:`path_from_text` turns back into it.
+
+    A name of valid UTF-8 without control characters is unchanged.  An undecodable byte
+    becomes ``\xNN`` (``NN`` from 80), a control character ``\xNN`` (below 20, or 7f),
+    and a backslash that would otherwise read as the start of such an escape is doubled.
+
+    >>> path_to_text("Actor_01/\udcff.wav"), path_to_text("a\nb.wav"), path_to_text("café 'x'.wav")
+    ('Actor_01/\\xff.wav', 'a\\x0ab.wav', "café 'x'.wav")
+    >>> all(path_from_text(path_to_text(name)) == name for name in ["\\xff\udcff", "\\\\\n", "a\\b"])
+    True
+    """
+    return _TO_TEXT.sub(_escape, os.fspath(path))
+
+
+def path_from_text(text: str) -> str:
+    r"""The path :func:`path_to_text` wrote as ``text``; text without its escapes is returned unchanged.
+
+    >>> path_from_text("Actor_01/\\xff.wav") == "Actor_01/\udcff.wav"
+    True
+    """
+    return _FROM_TEXT.sub(_unescape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == ord("\\"):
+        return "\\\\"
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for the undecodable byte code - 0xDC00
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return "\ufffd"  # a lone surrogate that no file system gives: part of no real path
+
+
+def _unescape(match: re.Match[str]) -> str:
+    escape = match.group(1)
+    if escape == "\\":
+        return "\\"
+    code = int(escape[1:], 16)
+    return chr(code) if code < 0x80 else chr(0xDC00 + code)
+
+
+@contextlib.contextmanager
+def openable_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """``path`` as a name any library opens: itself, or a link to it with a UTF-8 name.
+
+    Libraries that encode a ``str`` path strictly as UTF-8 (libsndfile through
+    soundfile) cannot open a name with undecodable bytes; for such a name a symbolic
+    link in a private temporary folder stands in while the block runs.
+    """
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield name
+        return
+    with tempfile.TemporaryDirectory(prefix="crossemo-link-") as folder:
+        link = os.path.join(folder, "link" + os.path.splitext(path_to_text(name))[1].replace("\\", "_"))
+        try:
+            os.symlink(os.path.abspath(name), link)
+        except OSError:
+            link = name  # no links on this file system: the library then reports the file unreadable
+        yield link

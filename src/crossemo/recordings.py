@@ -5,7 +5,8 @@ to a new domain, benchmarks).  A folder contributes its audio files recursively
 (:func:`crossemo.corpora.base.find_files`, so links are followed as for corpora); a
 ``.csv`` file is a list whose ``path`` column names files relative to its folder
 (other columns, an ``emotion`` included, are ignored: unlike a corpus manifest it
-needs no labels).
+needs no labels).  A cell is a path as text (:func:`crossemo.fileio.path_to_text`),
+so the ``path`` column of a ``predict`` CSV lists the same files again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from crossemo.errors import CrossemoError
+from crossemo.fileio import path_from_text, path_to_text
 
 Sources = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 """One path, or several: files, folders and CSV lists of paths."""
@@ -70,7 +72,7 @@ def folder_recordings(folder: Path) -> list[str]:
     suffixes = audio_suffixes()
     found = find_files(folder, suffix=suffixes)  # str.endswith takes a tuple of suffixes
     if not found:
-        raise RecordingsError(f"no audio files ({', '.join(suffixes)}) under {folder}")
+        raise RecordingsError(f"no audio files ({', '.join(suffixes)}) under {path_to_text(folder)}")
     return [str(path) for path in found]
 
 
@@ -90,12 +92,12 @@ def read_path_list(csv_path: Path) -> list[str]:
     if blank:
         raise RecordingsError(f"list of recordings {csv_path}: empty path on line(s) {', '.join(map(str, blank[:5]))}")
     root = csv_path.resolve().parent
-    return [str(root / cell.replace("\\", "/")) for cell in cells]
+    return [str(root / path_from_text(cell).replace("\\", "/")) for cell in cells]
 
 
 def describe_sources(paths: Sources) -> str:
-    """A short name for ``paths`` in messages and records: the one path, or how many there are."""
+    """A short name for ``paths`` in messages and records: the one path (as text), or how many there are."""
     if isinstance(paths, (str, os.PathLike)):
-        return str(paths)
-    listed = [str(path) for path in paths]
+        return path_to_text(paths)
+    listed = [path_to_text(path) for path in paths]
     return listed[0] if len(listed) == 1 else f"{len(listed)} paths"

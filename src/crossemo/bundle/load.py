@@ -41,7 +41,7 @@ from crossemo.bundle.format import (
     read_json,
     string_list,
 )
-from crossemo.bundle.predict import Normalization, PredictionError, TrainedModel
+from crossemo.bundle.predict import ERROR_COLUMN, Normalization, PredictionError, TrainedModel
 from crossemo.errors import BundleError, ConfigError
 from crossemo.recordings import Sources
 
@@ -116,21 +116,29 @@ def predict_files(
     """Load the bundle ``model_dir``, predict ``paths`` and write the table to CSV ``out`` (atomically).
 
     An existing ``out`` is replaced only with ``force``; that is checked before any work.
+    When no recording could be predicted, :class:`PredictionError` says why (for the
+    first one) and nothing is written.
     """
-    from crossemo.fileio import write_atomic_text
+    from crossemo.fileio import path_to_text, write_atomic_text
 
     target = None if out is None else Path(out).expanduser()
     if target is not None and target.is_dir():
-        raise PredictionError(f"{target} is a folder; --out names the CSV file to write")
+        raise PredictionError(f"{path_to_text(target)} is a folder; --out names the CSV file to write")
     if target is not None and target.exists() and not force:
-        raise PredictionError(f"{target} exists; choose another --out or pass --force to replace it")
+        raise PredictionError(f"{path_to_text(target)} exists; choose another --out or pass --force to replace it")
     model = load_model(model_dir)
     predictions = model.predict(paths, adapt=adapt, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    errors = predictions[ERROR_COLUMN]
+    if errors.notna().all():
+        raise PredictionError(
+            f"nothing predicted: none of the {len(predictions)} recording(s) is usable "
+            f"(e.g. {predictions['path'].iloc[0]}: {errors.iloc[0]})"
+        )
     if target is not None:
         try:
             write_atomic_text(target, predictions.to_csv(index=False))
         except OSError as error:
-            raise PredictionError(f"cannot write {target}: {error.strerror or error}") from None
+            raise PredictionError(f"cannot write {path_to_text(target)}: {error.strerror or error}") from None
     return predictions
 
 

@@ -4,7 +4,9 @@ A reader turns a directory in its distributed layout into one table with the
 columns of :data:`COLUMNS`, one row per utterance.  ``path`` is relative to the
 corpus root (POSIX separators); the absolute root is kept in
 ``table.attrs["root"]`` and files the reader passed over, with their reason, in
-``table.attrs["skipped"]`` (a list of ``{"path", "reason"}`` dicts).
+``table.attrs["skipped"]`` (a list of ``{"path", "reason"}`` dicts).  Every path
+in a table is text (:func:`crossemo.fileio.path_to_text`): a name with
+undecodable bytes, a newline or a quote is kept, escaped reversibly.
 
 ``group`` is the unit that must never be split between the training and the
 test side of speaker-independent folds: the speaker by default, the session
@@ -33,6 +35,7 @@ import pandas as pd
 
 from crossemo.audio import AudioError, audio_info
 from crossemo.errors import CorpusLayoutError
+from crossemo.fileio import openable_path, path_to_text
 
 LABELS: tuple[str, ...] = ("neutral", "sad", "happy", "angry")
 """The four-class task, in the paper's order.  The three-class task drops neutral."""
@@ -49,7 +52,7 @@ COLUMNS: tuple[str, ...] = (
     "duration_s",
 )
 
-_OPENING_PREFIX = re.compile(r"Error opening '.*?': ")
+_OPENING_PREFIX = re.compile(r"Error opening '.*': ")  # greedy: the name may hold "': " itself
 
 AUDIO_SUFFIX = ".wav"
 """Readers of directory corpora consider files with this extension, in any letter case."""
@@ -76,9 +79,9 @@ def corpus_root(path: str | os.PathLike[str], *, title: str) -> Path:
     """Return ``path`` as an absolute directory, or raise a clear error naming ``title``."""
     root = Path(path).expanduser()
     if not root.exists():
-        raise CorpusLayoutError(f"{title} folder not found: {root}")
+        raise CorpusLayoutError(f"{title} folder not found: {path_to_text(root)}")
     if not root.is_dir():
-        raise CorpusLayoutError(f"{title} expects a folder, got a file: {root}")
+        raise CorpusLayoutError(f"{title} expects a folder, got a file: {path_to_text(root)}")
     return root.resolve()
 
 
@@ -101,8 +104,8 @@ def find_files(root: Path, *, suffix: str = AUDIO_SUFFIX) -> list[Path]:
 
 
 def relative_posix(path: Path, root: Path) -> PurePosixPath:
-    """``path`` relative to ``root`` with POSIX separators."""
-    return PurePosixPath(path.relative_to(root).as_posix())
+    """``path`` relative to ``root`` with POSIX separators, as text (:func:`path_to_text`)."""
+    return PurePosixPath(path_to_text(path.relative_to(root).as_posix()))
 
 
 def scan_directory(
@@ -139,7 +142,7 @@ def scan_directory(
             candidates.append(skip(relative, parsed))
             continue
         try:
-            duration_s, _ = audio_info(file)
+            duration_s, _ = file_audio_info(file)
         except AudioError as error:
             candidates.append(skip(relative, audio_reason(error)))
             continue
@@ -160,8 +163,14 @@ def scan_directory(
     return make_table(rows, root=root, skipped=skipped + candidates)
 
 
+def file_audio_info(file: Path) -> tuple[float, int]:
+    """:func:`crossemo.audio.audio_info` of any file the file system names (see :func:`openable_path`)."""
+    with openable_path(file) as name:
+        return audio_info(name)
+
+
 def skip(path: PurePosixPath | str, reason: str) -> dict[str, str]:
-    """One entry of ``table.attrs["skipped"]``."""
+    """One entry of ``table.attrs["skipped"]`` (``path`` already as text)."""
     return {"path": str(path), "reason": reason}
 
 
@@ -186,12 +195,12 @@ def empty_corpus_error(
     """
     if not candidates:
         found = f" ({others} .wav files with other names)" if others else ""
-        return CorpusLayoutError(f"no {title} files found under {root}{found}: expected {expected}")
+        return CorpusLayoutError(f"no {title} files found under {path_to_text(root)}{found}: expected {expected}")
     reasons = Counter(entry["reason"] for entry in candidates).most_common()
     listed = "; ".join(f"{count} x {reason}" for reason, count in reasons[:3])
     more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
     return CorpusLayoutError(
-        f"no usable {title} files under {root}: all {len(candidates)} candidate files were skipped ({listed}{more})"
+        f"no usable {title} files under {path_to_text(root)}: all {len(candidates)} candidate files were skipped ({listed}{more})"
     )
 
 
@@ -208,6 +217,6 @@ def make_table(
     table["duration_s"] = table["duration_s"].astype(float)
     for column in ("gender", "label"):  # keep missing values as None, not NaN
         table[column] = table[column].astype(object).where(table[column].notna(), None)
-    table.attrs["root"] = str(root)
+    table.attrs["root"] = path_to_text(root)
     table.attrs["skipped"] = sorted(skipped, key=lambda entry: entry["path"])
     return table

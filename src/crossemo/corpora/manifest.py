@@ -1,7 +1,8 @@
 """Any other corpus, described by a CSV manifest.
 
 The CSV needs the columns ``path`` (relative to the CSV's folder; absolute
-paths are accepted and made relative) and ``emotion``.  Optional columns:
+paths are accepted and made relative; a name that is not UTF-8 is written as
+:func:`crossemo.fileio.path_to_text` writes it, ``\\xNN`` per byte) and ``emotion``.  Optional columns:
 ``speaker`` (default ``"unknown"``), ``group`` (the unit speaker-independent
 folds never split, e.g. a recording session; default: the speaker), ``gender`` (``female``/``f``/``male``/``m``,
 any case, or empty), ``language`` (ISO code, default missing), ``label`` (one
@@ -22,9 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from crossemo.audio import AudioError, audio_info
-from crossemo.corpora.base import LABELS, audio_reason, empty_corpus_error, make_table, skip
+from crossemo.audio import AudioError
+from crossemo.corpora.base import LABELS, audio_reason, empty_corpus_error, file_audio_info, make_table, skip
 from crossemo.errors import CorpusLayoutError
+from crossemo.fileio import path_from_text, path_to_text
 
 NAME = "manifest"
 DEFAULT_FILE_NAME = "manifest.csv"
@@ -98,16 +100,17 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
         if relative is None:
             skipped.append(skip(f"line {number}", "empty path"))
             continue
+        file = root / relative
+        relative = path_to_text(relative)
         if relative in seen:
             skipped.append(skip(relative, "listed more than once; the first listing is kept"))
             continue
         seen.add(relative)
-        file = root / relative
         if not file.is_file():
             skipped.append(skip(relative, "listed in the manifest but not found"))
             continue
         try:
-            duration_s, _ = audio_info(file)
+            duration_s, _ = file_audio_info(file)
         except AudioError as error:
             skipped.append(skip(relative, audio_reason(error)))
             continue
@@ -182,9 +185,9 @@ def _validated(
 
 
 def _relative_path(value: str, root: Path) -> str | None:
-    """A manifest path cell as a normalized POSIX path relative to ``root``."""
+    """A manifest path cell (text, see :func:`path_from_text`) as a normalized POSIX path relative to ``root``."""
     if not value:
         return None
-    path = Path(value.replace("\\", "/"))
+    path = Path(path_from_text(value).replace("\\", "/"))
     absolute = path if path.is_absolute() else root / path
     return Path(os.path.relpath(os.path.normpath(absolute), root)).as_posix()

@@ -119,7 +119,9 @@ def confusion(y_true, y_pred, classes: Sequence[Hashable]) -> dict[Hashable, dic
     }
 
 
-def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
+def mean_ci95(
+    values: Iterable[float], *, bounds: tuple[float, float] | None = (0.0, 1.0)
+) -> tuple[float, float, float]:
     r"""Mean and two-sided 95% confidence interval (Student t) of per-fold values.
 
     .. math::
@@ -127,7 +129,10 @@ def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
         \bar v \pm t_{0.975,\,k-1} \, \frac{s}{\sqrt{k}}, \qquad
         s = \sqrt{\frac{1}{k-1} \sum_{i=1}^{k} (v_i - \bar v)^2}
 
-    over the :math:`k` finite values (NaN is ignored).  With a single value the
+    over the :math:`k` finite values (NaN is ignored), clipped to ``bounds``, the
+    range the values can take (a fraction such as a balanced accuracy by default;
+    ``None`` for unbounded values): with few, spread folds the t interval reaches
+    beyond it, and no accuracy lies below 0 or above 1.  With a single value the
     interval has no width: ``(v, v, v)``; with none, all three are NaN.
 
     Returns:
@@ -139,6 +144,10 @@ def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
         (0.6, 0.351586, 0.848414)
         >>> mean_ci95([0.4, float("nan")])
         (0.4, 0.4, 0.4)
+        >>> mean_ci95([0.1, 0.9])  # the t interval with 1 degree of freedom is [-4.6, 5.6]
+        (0.5, 0.0, 1.0)
+        >>> [round(value, 2) for value in mean_ci95([0.1, 0.9], bounds=None)]
+        [0.5, -4.58, 5.58]
 
     """
     array = np.asarray(list(values), dtype=np.float64).ravel()
@@ -150,4 +159,7 @@ def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
     if k == 1:
         return (mean, mean, mean)
     half_width = float(stats.t.ppf(0.975, k - 1) * array.std(ddof=1) / math.sqrt(k))
-    return (mean, mean - half_width, mean + half_width)
+    low, high = mean - half_width, mean + half_width
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return (mean, low, high)

@@ -39,7 +39,7 @@ from crossemo.features.extractors import (
     as_feature_set,
     get_extractor,
 )
-from crossemo.fileio import file_sha256, write_parquet_atomic
+from crossemo.fileio import file_sha256, path_from_text, path_to_text, write_parquet_atomic
 
 __all__ = [
     "EXTRACTORS",
@@ -87,7 +87,8 @@ def extract(
     """The rows of a corpus table whose features could be computed, plus one column per feature.
 
     ``table["path"]`` is relative to ``table.attrs["root"]`` (or absolute / relative
-    to the working directory when the table has no root).  Rows keep their index
+    to the working directory when the table has no root); both are paths as text
+    (:func:`crossemo.fileio.path_to_text`, as corpus readers write them).  Rows keep their index
     and order.  ``attrs`` are kept; ``attrs["skipped"]`` gains one
     ``{"path", "reason"}`` entry per file that failed (unreadable, empty, silent,
     too short, NaN features); ``attrs["feature_set"]`` names the feature set
@@ -103,16 +104,18 @@ def extract(
     extractor = as_extractor(feature_set)
     names = list(extractor.feature_names)
     root = table.attrs.get("root")
-    files = [absolute(path, root) for path in table["path"]]
+    root = path_from_text(root) if isinstance(root, str) else root
+    files = [absolute(path_from_text(path) if isinstance(path, str) else path, root) for path in table["path"]]
     found = _extract_paths(files, extractor, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler)
-    keep = np.array([file in found.values.index for file in files], dtype=bool)
+    keys = [path_to_text(file) for file in files]
+    keep = np.array([key in found.values.index for key in keys], dtype=bool)
     rows = table.loc[keep].drop(columns=[name for name in names if name in table.columns])
-    values = found.values.loc[[file for file, kept in zip(files, keep) if kept]]
+    values = found.values.loc[[key for key, kept in zip(keys, keep) if kept]]
     result = pd.concat([rows.reset_index(drop=True), values.reset_index(drop=True)], axis=1)
     result = result.set_axis(rows.index)
     skipped = [
-        {"path": str(path), "reason": found.failures[file]}
-        for path, file, kept in zip(table["path"], files, keep)
+        {"path": path if isinstance(path, str) else str(path), "reason": found.failures[key]}
+        for path, key, kept in zip(table["path"], keys, keep)
         if not kept
     ]
     result.attrs = {
@@ -137,7 +140,8 @@ def extract_files(
 ) -> pd.DataFrame:
     """Features of arbitrary files: one row per input path, in order, failures included.
 
-    Columns: ``path`` (absolute), the feature columns (NaN where the file failed)
+    Columns: ``path`` (absolute, as text: :func:`crossemo.fileio.path_to_text`), the
+    feature columns (NaN where the file failed)
     and ``error`` (``None``, or why the file failed).  Options are those of
     :func:`extract`, and so are ``attrs["feature_set"]``, ``attrs["extractor"]``,
     ``attrs["computed"]`` and ``attrs["cached"]``.
@@ -146,10 +150,11 @@ def extract_files(
     names = list(extractor.feature_names)
     files = [absolute(path, None) for path in paths]
     found = _extract_paths(files, extractor, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler)
-    values = found.values.reindex(files)
-    result = pd.DataFrame({"path": files})
+    keys = [path_to_text(file) for file in files]
+    values = found.values.reindex(keys)
+    result = pd.DataFrame({"path": keys})
     result = pd.concat([result, values.reset_index(drop=True)], axis=1)
-    result[ERROR] = pd.Series([found.failures.get(file) for file in files], dtype=object)
+    result[ERROR] = pd.Series([found.failures.get(key) for key in keys], dtype=object)
     result.attrs = {
         "feature_set": extractor.feature_set,
         "extractor": extractor.describe(),
@@ -169,29 +174,40 @@ def extract_corpus(
     progress: bool | None = None,
     scheduler: str | None = None,
     feature_set: FeatureSetLike = DEFAULT_EXTRACTOR,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Read corpus ``name`` at ``path``, extract its features and write them to Parquet ``out``.
 
     The file is written atomically and keeps the table's ``attrs`` (root,
-    skipped).  Returns the ``scan --json`` summary of the extracted table (its
-    ``skipped`` includes extraction failures) plus ``extracted`` (rows written),
-    ``computed``, ``cached`` and ``out``.
+    skipped).  An existing ``out`` is replaced only with ``force`` (checked before
+    any work), and nothing is written when no file gave features
+    (:class:`FeatureError`).  Returns the ``scan --json`` summary of the extracted
+    table (its ``skipped`` includes extraction failures) plus ``extracted`` (rows
+    written), ``computed``, ``cached`` and ``out``.
     """
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise FeatureError(f"{path_to_text(out)} is a folder; --out names the Parquet file to write")
+    if out.exists() and not force:
+        raise FeatureError(f"{path_to_text(out)} exists; choose another --out or pass --force to replace it")
     table = read_corpus(name, path)
     features = extract(
         table, feature_set=feature_set, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler
     )
-    out = Path(out).expanduser()
+    if features.empty:
+        failed = features.attrs["skipped"]
+        example = f", e.g. {failed[-1]['path']}: {failed[-1]['reason']}" if failed else ""
+        raise FeatureError(f"no features extracted: none of the {len(table)} files of {name} was usable{example}")
     try:
         write_parquet_atomic(features, out)
     except OSError as error:
-        raise FeatureError(f"cannot write {out}: {error.strerror or error}") from None
+        raise FeatureError(f"cannot write {path_to_text(out)}: {error.strerror or error}") from None
     return {
         **summarize(features),
         "extracted": int(len(features)),
         "computed": features.attrs["computed"],
         "cached": features.attrs["cached"],
-        "out": str(out),
+        "out": path_to_text(out),
     }
 
 

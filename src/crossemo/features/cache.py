@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from crossemo.errors import CrossemoError
 from crossemo.features.extractors import DEFAULT_EXTRACTOR, FeatureExtractor, FeatureSet, as_extractor
-from crossemo.fileio import file_sha256, write_atomic
+from crossemo.fileio import file_sha256, path_to_text, write_atomic
 
 MAX_SHARDS = 16
 """A cache folder holding more shards than this is merged into one after a run."""
@@ -53,8 +53,8 @@ HASH_SCHEMA = pa.schema(
     [("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("ctime_ns", pa.int64()),
      (SHA256, pa.string())]
 )
-"""Columns of the file-hash shards.  ctime too: unlike mtime it cannot be set back (cp -p,
-touch), and it changes on every write."""
+"""Columns of the file-hash shards (``path`` as :func:`crossemo.fileio.path_to_text` writes it).
+ctime too: unlike mtime it cannot be set back (cp -p, touch), and it changes on every write."""
 
 
 class CacheError(CrossemoError, OSError):
@@ -105,13 +105,13 @@ class FeatureCache:
 
     @property
     def hashes(self) -> ShardStore:
-        return ShardStore(self.root / "file-hashes", HASH_SCHEMA, key=tuple(HASH_SCHEMA.names[:-1]))
+        return ShardStore(self.root / "file-hashes", HASH_SCHEMA, key=tuple(HASH_SCHEMA.names[:-1]), finite=False)
 
     @property
     def features(self) -> ShardStore:
         value_type = pa.from_numpy_dtype(np.dtype(self.extractor.dtype))
         schema = pa.schema([(SHA256, pa.string()), *((name, value_type) for name in self.extractor.feature_names)])
-        return ShardStore(feature_cache_dir(self.root, self.extractor), schema, key=(SHA256,))
+        return ShardStore(feature_cache_dir(self.root, self.extractor), schema, key=(SHA256,), finite=True)
 
     def content_hashes(self, files: Sequence[str]) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
         """SHA-256 per readable file (reusing known hashes of unchanged files), sizes, and failures."""
@@ -131,7 +131,8 @@ class FeatureCache:
                 if not stat.S_ISREG(status.st_mode):
                     failures[file] = "unreadable audio: not a regular file"
                     continue
-                signature = (file, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+                # The path as text: a name with undecodable bytes is no valid Arrow string.
+                signature = (path_to_text(file), status.st_size, status.st_mtime_ns, status.st_ctime_ns)
                 digest = known.get(signature)
                 if digest is None:
                     digest = file_sha256(file)
@@ -181,12 +182,16 @@ class ShardStore:
     so readers see every row at least once, possibly twice (``key`` deduplicates).
     Every shard is cast to ``schema`` when written and when read, so shards written
     with other but compatible types (``large_string`` for ``string``, as pandas'
-    string columns convert to) still read as one table.
+    string columns convert to) still read as one table.  Rows no writer of this
+    store writes (a null anywhere; with ``finite``, a NaN or infinite value, as
+    failed files are never cached) are dropped when read, and a shard that cannot
+    be read or cast is removed with a warning: its rows are recomputed.
     """
 
     folder: Path
     schema: pa.Schema
     key: tuple[str, ...]
+    finite: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -205,7 +210,7 @@ class ShardStore:
         table = self._conform(table)
         shard = self.folder / f"{time.time_ns()}-{uuid.uuid4().hex}.parquet"
         try:
-            write_atomic(shard, lambda temporary: pq.write_table(table, temporary))
+            write_atomic(shard, lambda temporary: _write_table(table, temporary))
         except OSError as error:
             reason = error.strerror or str(error)
             raise CacheError(
@@ -231,6 +236,18 @@ class ShardStore:
         """``table``'s columns of the schema, in its order and of its types (no metadata)."""
         return table.select(list(self.columns)).cast(self.schema)
 
+    def _valid_rows(self, table: pa.Table) -> pa.Table:
+        """The rows of a conformed shard that a writer of this store could have written."""
+        keep = None
+        for column in table.columns:
+            valid = pc.is_valid(column)
+            if self.finite and pa.types.is_floating(column.type):
+                valid = pc.and_kleene(valid, pc.is_finite(column))
+            keep = valid if keep is None else pc.and_kleene(keep, valid)
+        if keep is None or pc.all(keep).as_py() is not False:
+            return table
+        return table.filter(keep)
+
     def _read_shards(self) -> tuple[list[pa.Table], list[Path]]:
         tables: list[pa.Table] = []
         read: list[Path] = []
@@ -242,7 +259,9 @@ class ShardStore:
                     continue
                 tried.add(path)
                 try:
-                    tables.append(self._conform(pq.read_table(path, columns=list(self.columns))))
+                    with open(path, "rb") as handle:  # Python opens it: pyarrow refuses a name that is not UTF-8
+                        table = pq.read_table(handle, columns=list(self.columns))
+                    tables.append(self._valid_rows(self._conform(table)))
                     read.append(path)
                 except FileNotFoundError:
                     vanished = True
@@ -262,3 +281,8 @@ class ShardStore:
             with contextlib.suppress(OSError):  # another writer may just have finished with it
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    with open(path, "wb") as handle:  # Python opens it: pyarrow refuses a name that is not UTF-8
+        pq.write_table(table, handle)

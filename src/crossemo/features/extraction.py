@@ -1,7 +1,8 @@
 """The extraction core: hash the files, take what the cache has, compute the rest in batches.
 
-Every file is read with :func:`crossemo.audio.read_audio` (the mono mix-down) and
-passed to the extractor's ``compute``.  Batches of files run through
+Every file is read with :func:`crossemo.audio.read_audio` (the mono mix-down),
+checked to carry a signal (:func:`check_content`) and passed to the extractor's
+``compute``.  Batches of files run through
 :func:`crossemo.execution.map_tasks`; a task carries the extractor's registry name
 (workers rebuild it once per process with :func:`get_extractor`), or the extractor
 itself when it is not a registered one.  Results come back here and are cached
@@ -21,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from crossemo import execution
-from crossemo.audio import AudioError, read_audio
+from crossemo.audio import SILENCE_PEAK, AudioError, read_audio
 from crossemo.execution import TaskFailure, default_jobs
 from crossemo.features.cache import SHA256, FeatureCache
 from crossemo.features.extractors import EXTRACTORS, FeatureError, FeatureExtractor, get_extractor
+from crossemo.fileio import openable_path, path_to_text
 
 MAX_BATCH = 16
 """Most files one task extracts: enough to amortise a task's overhead, few enough to balance."""
@@ -42,10 +44,14 @@ BatchResult = list[tuple[str, "np.ndarray | str"]]  # [(key, features or why the
 
 @dataclass
 class Found:
-    """Features found for a list of absolute paths (computed or cached) and why the others failed."""
+    """Features found for a list of absolute paths (computed or cached) and why the others failed.
 
-    values: pd.DataFrame  # index: absolute path (distinct); columns: feature names
-    failures: dict[str, str] = field(default_factory=dict)  # absolute path -> reason
+    Both are keyed by the path as text (:func:`crossemo.fileio.path_to_text`): pandas
+    keeps strings in Arrow, which refuses a name with undecodable bytes.
+    """
+
+    values: pd.DataFrame  # index: absolute path as text (distinct); columns: feature names
+    failures: dict[str, str] = field(default_factory=dict)  # absolute path as text -> reason
     computed: int = 0
     cached: int = 0
 
@@ -88,8 +94,9 @@ def extract_paths(
 
     every = pd.concat([cached, computed])
     ok = [file for file, digest in hashes.items() if digest in every.index]
-    values = every.loc[[hashes[file] for file in ok]].set_axis(pd.Index(ok, name="path"))
+    values = every.loc[[hashes[file] for file in ok]].set_axis(pd.Index([path_to_text(file) for file in ok], name="path"))
     failures.update({file: failed[digest] for file, digest in hashes.items() if digest in failed})
+    failures = {path_to_text(file): reason for file, reason in failures.items()}
     return Found(values=values, failures=failures, computed=len(todo), cached=len(cached))
 
 
@@ -169,7 +176,9 @@ def compute_file(extractor: FeatureExtractor, path: str) -> np.ndarray | str:
     """The file's feature vector (of the extractor's dtype), or the reason it has none."""
     names = extractor.feature_names
     try:
-        signal, sample_rate = read_audio(path)
+        with openable_path(path) as name:
+            signal, sample_rate = read_audio(name)
+        check_content(signal)
         values = np.asarray(extractor.compute(signal, sample_rate), dtype=extractor.dtype)
     except AudioError as error:
         return str(error)
@@ -182,6 +191,20 @@ def compute_file(extractor: FeatureExtractor, path: str) -> np.ndarray | str:
         listed = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         return f"NaN features: {listed}"
     return values
+
+
+def check_content(signal: np.ndarray) -> None:
+    """Raise :class:`AudioError` for a signal that does not vary: a DC offset alone is no speech.
+
+    :func:`read_audio` refuses digital silence by its peak; a constant signal away
+    from zero (a stuck converter, a DC-only file) passes that test, so the
+    variation around the mean is held to the same threshold.
+    """
+    variation = float(np.max(np.abs(signal - np.mean(signal, dtype=np.float64))))
+    if variation < SILENCE_PEAK:
+        raise AudioError(
+            f"silent audio: a constant signal (DC offset {float(np.mean(signal)):+.3g}), no variation above -80 dBFS"
+        )
 
 
 def absolute(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> str:

@@ -1,16 +1,20 @@
 """The self-contained HTML page: figures embedded as base64 PNG, styles inline, no scripts.
 
 Every piece of text that comes from a run directory passes through
-:func:`html.escape`, so a corpus or file name can never inject markup.
+:func:`html.escape`, so a corpus or file name can never inject markup; and the
+page is valid UTF-8 whatever the run holds (:func:`valid_text`: a name with
+undecodable bytes, recorded by an older crossemo, is shown with ``\\xNN`` escapes).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from html import escape
 
+from crossemo.fileio import path_to_text
 from crossemo.report.figures import RenderedFigure
 from crossemo.report.run import RunData
 from crossemo.report.style import (
@@ -71,8 +75,24 @@ footer { margin-top: 3em; color: var(--muted); font-size: 0.85em; }
 """
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    r"""``text`` that encodes as UTF-8: each lone surrogate (an undecodable byte of a name) escaped.
+
+    >>> valid_text("Actor_01/\udcff.wav <b>")
+    'Actor_01/\\xff.wav <b>'
+    """
+    return _SURROGATE.sub(lambda match: path_to_text(match.group()), text)
+
+
 def build_html(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None = None) -> str:
-    """The complete report page for ``run`` with its rendered ``figures``."""
+    """The complete report page for ``run`` with its rendered ``figures``, as valid Unicode."""
+    return valid_text(_page(run, figures, generated=generated))
+
+
+def _page(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None) -> str:
     generated = generated or datetime.now(UTC)
     train = run.train_corpus
     sections = [
@@ -98,7 +118,7 @@ def build_html(run: RunData, figures: list[RenderedFigure], *, generated: dateti
 <main>
 <header>
 <h1>Cross-lingual speech emotion recognition: {escape(train)}</h1>
-<p class="subtitle">crossemo report of <code>{escape(run.run_dir.name or str(run.run_dir))}</code>,
+<p class="subtitle">crossemo report of <code>{escape(path_to_text(run.run_dir.name or str(run.run_dir)))}</code>,
 generated {escape(generated.strftime("%Y-%m-%d %H:%M UTC"))}</p>
 <nav>{nav}</nav>
 </header>

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from crossemo.errors import CrossemoError
+from crossemo.fileio import path_to_text
 from crossemo.report.style import condition_rank, method_rank
 from crossemo.study.results import HistoryRecord, ResultRecord, ResultsError, read_results
 from crossemo.study.rundir import LATENTS_FILE, RESULTS_FILE
@@ -55,11 +56,13 @@ class RunData:
 
     @property
     def train_corpus(self) -> str:
-        """Display name of the training corpus."""
+        """Display name of the training corpus (of several: their names joined by ``+``, as results name them)."""
         train = self.config.get("train") or {}
-        name = train.get("name") or train.get("corpus")
-        if name:
-            return str(name)
+        entries = train if isinstance(train, list) else [train]  # a list since several training corpora
+        names = [str(entry.get("name") or entry.get("corpus")) for entry in entries
+                 if isinstance(entry, dict) and (entry.get("name") or entry.get("corpus"))]
+        if names:
+            return "+".join(names)
         within = [record["corpus"] for record in self.results if record.get("condition") == "within"]
         return within[0] if within else "training corpus"
 
@@ -128,17 +131,20 @@ class RunData:
 def load_run(run_dir: str | Path) -> RunData:
     """Read ``run_dir``'s ``results.json`` (required) and ``latents.parquet`` (optional).
 
-    Raises :class:`ReportError` when the directory or ``results.json`` is missing
-    or malformed; a missing or unreadable ``latents.parquet`` is recorded in
-    ``notes`` and the figures that need it are skipped.
+    Raises :class:`ReportError` when ``run_dir`` is not a folder or ``results.json``
+    is missing or malformed; a missing or unreadable ``latents.parquet`` is recorded
+    in ``notes`` and the figures that need it are skipped.
     """
     run_dir = Path(run_dir)
+    shown = path_to_text(run_dir)
+    if not run_dir.exists():
+        raise ReportError(f"run directory not found: {shown}")
     if not run_dir.is_dir():
-        raise ReportError(f"run directory not found: {run_dir}")
+        raise ReportError(f"{shown} is a file, not a run directory: give the folder `crossemo run --out` wrote")
     results_path = run_dir / RESULTS_FILE
     if not results_path.is_file():
         raise ReportError(
-            f"{run_dir} has no {RESULTS_FILE}: it is not a finished crossemo run "
+            f"{shown} has no {RESULTS_FILE}: it is not a finished crossemo run "
             "(run `crossemo run CONFIG --out RUN_DIR` first, or let an interrupted run finish)"
         )
     try:
@@ -151,7 +157,8 @@ def load_run(run_dir: str | Path) -> RunData:
     latents_path = run_dir / LATENTS_FILE
     if latents_path.is_file():
         try:
-            latents = pd.read_parquet(latents_path)
+            with open(latents_path, "rb") as handle:  # pyarrow refuses a path that is not UTF-8
+                latents = pd.read_parquet(handle)
         except Exception as error:  # pyarrow raises several unrelated types for a bad file
             notes.append(f"{LATENTS_FILE} could not be read ({type(error).__name__}: {error})")
         else:
