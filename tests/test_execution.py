@@ -23,6 +23,19 @@ def worker_pid(_: object) -> int:
     return os.getpid()
 
 
+WARM_UPS: list[int] = []
+"""Process ids of the warm-ups run in this process (in a worker: by the pool initializer)."""
+
+
+def record_warm_up() -> None:
+    WARM_UPS.append(os.getpid())
+
+
+def warm_ups_so_far(_: object) -> tuple[int, int]:
+    """This worker's pid and how many warm-ups it has run."""
+    return os.getpid(), len(WARM_UPS)
+
+
 def exit_abruptly(value: int) -> int:
     """Kill the worker process for 0 (as a crash in native code would), else return ``value``."""
     if value == 0:
@@ -144,3 +157,38 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(execution, "DASK_CONNECT_TIMEOUT_S", 0.5)
     with pytest.raises(ExecutionError, match="cannot reach Dask scheduler at tcp://127.0.0.1:9"):
         list(map_tasks(square_or_fail, [1], scheduler="tcp://127.0.0.1:9"))
+
+
+def test_each_worker_warms_up_once_before_its_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(execution, "_warm_up_for", lambda fn: record_warm_up)
+    outcomes = [outcome for _, outcome in map_tasks(warm_ups_so_far, range(12), jobs=2, progress=False)]
+
+    assert {count for _, count in outcomes} == {1}  # before the first task, never again
+    assert os.getpid() not in {pid for pid, _ in outcomes}
+    assert WARM_UPS == []  # not in this process
+
+
+def test_only_the_study_fits_get_the_warm_up() -> None:
+    from crossemo.study.fitting import fit_and_evaluate
+
+    assert execution._warm_up_for(fit_and_evaluate) is execution.warm_up_fits
+    assert execution._warm_up_for(square_or_fail) is None
+    assert execution._warm_up_for(abs) is None
+
+
+def test_the_warm_up_leaves_every_global_random_state_alone() -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    before = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state().clone())
+    execution.warm_up_fits()
+    after = (random.getstate(), np.random.get_state()[1], torch.get_rng_state())
+
+    assert after[0] == before[0]
+    assert np.array_equal(after[1], before[1])
+    assert torch.equal(after[2], before[2])

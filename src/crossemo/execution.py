@@ -14,13 +14,18 @@ Three back ends share that contract:
   started with ``forkserver`` (``spawn`` where that is unavailable), never
   ``fork``, so ``fn`` must be a top-level, picklable function and its items
   picklable too.  Each worker gets one BLAS/OpenMP thread, as Dask workers do.
+  Workers running the study's fits (``fn`` from ``crossemo.study``) pay the
+  first fit's warm-up (importing torch and the model code, torch's lazy
+  set-up) once, when they start (:func:`warm_up_fits`), not in a task.
 - ``scheduler="tcp://host:port"``: tasks go to that Dask cluster, each retried up
   to :data:`DASK_RETRIES` times when it raises, and rerun elsewhere when its
   worker dies.  The scheduler and the workers must be able to import ``fn``
   (have crossemo installed: the scheduler unpickles the tasks too), and the
   workers must see the same files the items refer to.  Results come back to
   this process, so whatever the caller writes (feature cache, finished fits) is
-  written here, never by a worker.
+  written here, never by a worker.  Dask workers are not warmed up: a plugin
+  would block each worker's event loop for seconds and stay registered on the
+  cluster after this map; there the first fit of each worker pays it.
 """
 
 from __future__ import annotations
@@ -154,7 +159,12 @@ def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator
 
 
 def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: int) -> Iterator[tuple[int, Any]]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_one_thread_each)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_worker_context(),
+        initializer=_start_worker,
+        initargs=(_warm_up_for(fn),),
+    )
     try:
         index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
         pending = set(index_of)
@@ -276,6 +286,51 @@ def _outcome(future: Any) -> Any:
         return future.result()
     except Exception as error:
         return TaskFailure.from_exception(error)
+
+
+def _start_worker(warm_up: Callable[[], None] | None) -> None:
+    """Pool initializer: one thread each, then the warm-up of the tasks' function, once per process."""
+    _one_thread_each()
+    if warm_up is not None:
+        warm_up()
+
+
+def _warm_up_for(fn: Callable[..., Any]) -> Callable[[], None] | None:
+    """The warm-up a worker runs before ``fn``'s first task: :func:`warm_up_fits` for the study's tasks."""
+    module = getattr(fn, "__module__", None) or ""
+    return warm_up_fits if module == "crossemo.study" or module.startswith("crossemo.study.") else None
+
+
+def warm_up_fits() -> None:
+    """Do in this process what the first model fit would do once: imports and torch's lazy set-up.
+
+    Importing torch and the model, pipeline and evaluation code, then one forward
+    and backward pass and an optimizer step of a throwaway network, take seconds
+    the first time and little after.  Every global random state it could touch
+    (torch's, numpy's, Python's) is restored, so the fits that follow give
+    exactly the results they would give without it (they use their own
+    ``torch.Generator`` anyway).
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    import crossemo.evaluation.consistency  # noqa: F401  (imported here for the warm-up only)
+    import crossemo.evaluation.metrics  # noqa: F401
+    import crossemo.study.fitting  # noqa: F401  (the pipeline and the models)
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            network = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+            optimizer = torch.optim.Adam(network.parameters())
+            loss = torch.nn.functional.mse_loss(network(torch.ones(16, 8)), torch.zeros(16, 2))
+            loss.backward()
+            optimizer.step()
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def _one_thread_each() -> None:

@@ -159,11 +159,59 @@ def test_bad_clouds(a, b, message):
         ({"grid_size": "many"}, "grid_size"),
         ({"bandwidth": "wide"}, "bandwidth"),
         ({"bandwidth": -1.0}, "positive"),
+        ({"method": "exact"}, "method"),
     ],
 )
 def test_bad_options(options, message):
     with pytest.raises(ConfigError, match=message):
         bhattacharyya_distance(_cloud(20), _cloud(20, seed=1), **options)
+
+
+# The FFT path against the direct reference -------------------------------------------------------
+
+
+def _line(n: int, slope: float, offset: float = 0.0) -> np.ndarray:
+    x = np.random.default_rng(n).normal(size=n)
+    return np.column_stack([x, slope * x + offset])
+
+
+_AGREEMENT_CASES = {
+    "1-D normal": (_cloud(400, 1), _cloud(300, 1, seed=1) * 1.3 + 0.5),
+    "1-D far apart": (_cloud(200, 1), _cloud(150, 1, seed=1) + 12.0),
+    "1-D collapsed": (_cloud(300, 1), np.full((40, 1), 0.7)),
+    "2-D normal": (_cloud(800), _cloud(600, seed=1) * [1.2, 0.8] + [0.5, -0.3]),
+    "2-D small and large": (_cloud(100, seed=2), _cloud(2000, seed=3) + 0.4),
+    "2-D shifted": (_cloud(300), _cloud(300, seed=1) + 4.0),
+    "2-D far apart": (_cloud(300), _cloud(200, seed=1) + 9.0),
+    "2-D identical": (_cloud(300), _cloud(300)),
+    "2-D collapsed": (_cloud(300), np.zeros((50, 2))),
+    "2-D collapsed, away": (_cloud(300), np.full((50, 2), 3.0)),
+    "2-D single point": (_cloud(300), np.full((1, 2), 0.37)),
+    "2-D diagonal line": (_cloud(300), _line(200, 2.0)),
+    "2-D constant coordinate": (_cloud(300), np.column_stack([_cloud(500, 1, seed=4)[:, 0], np.full(500, 0.5)])),
+    "2-D correlated": (_cloud(500) @ [[1.0, 0.9], [0.0, 0.4]], _cloud(400, seed=1) @ [[1.0, -0.6], [0.0, 0.7]]),
+    "3-D normal": (_cloud(400, 3), _cloud(300, 3, seed=1) * 1.2 + 0.6),
+    "3-D collapsed": (_cloud(300, 3), np.zeros((30, 3))),
+}
+
+
+@pytest.mark.parametrize("case", list(_AGREEMENT_CASES))
+def test_fft_path_agrees_with_the_direct_sum(case):
+    a, b = _AGREEMENT_CASES[case]
+    grid_size = 20 if a.shape[1] == 3 else 100  # keeps the direct reference quick
+    fast = bhattacharyya_distance(a, b, grid_size=grid_size)
+    direct = bhattacharyya_distance(a, b, grid_size=grid_size, method="direct")
+    assert fast == pytest.approx(direct, rel=1e-3, abs=1e-12)
+    assert bhattacharyya_distance(a, b, grid_size=grid_size, method="fft") == fast  # the default
+
+
+def test_far_apart_clouds_use_the_tails_not_the_rounding():
+    # BC of about e^-40, far below the FFT's rounding (1e-16 of the peak) without the tilt.
+    a, b = _cloud(300, 1), _cloud(300, 1, seed=1) + 14.0
+    direct = bhattacharyya_distance(a, b, method="direct")
+    assert direct > 30.0
+    assert bhattacharyya_distance(a, b) == pytest.approx(direct, rel=1e-3)
+    assert bhattacharyya_distance(b, a) == pytest.approx(direct, rel=1e-3)
 
 
 def test_log_bhattacharyya_is_the_log_of_the_distance():

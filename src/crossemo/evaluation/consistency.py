@@ -12,7 +12,20 @@ on the latent dimension ``d``:
 
 * ``d <= 3`` (:data:`GRID_MAX_DIMENSIONS`): both densities are evaluated on one
   regular grid covering both clouds and normalized to sum to one, and
-  :math:`\text{BC} = \sum_g \sqrt{p(g)\, q(g)}`.
+  :math:`\text{BC} = \sum_g \sqrt{p(g)\, q(g)}`.  By default (``method="fft"``)
+  each cloud is binned onto the grid with cubic B-spline weights, which spread
+  every point alike (1/3 cell squared per axis, no skew; the kernel covariance
+  gives up that much), and convolved by FFT with the Gaussian kernel (full
+  covariance) on the grid offsets, padded so that nothing wraps; a kernel under
+  1.5 cells wide is binned on a grid twice as fine.  Where BC < :data:`TILT_BELOW`
+  the clouds meet in both tails, below the FFT's rounding, so both densities are
+  recomputed exponentially tilted, :math:`p(g) e^{\lambda \cdot g}` and
+  :math:`q(g) e^{-\lambda \cdot g}` (same product), :math:`\lambda` the Chernoff
+  saddle point that makes both peak where they meet.  This agrees with the sum
+  of every kernel at every grid point (``method="direct"``, the slow reference)
+  to about ``1e-4`` of BD on normal, shifted, collapsed and line clouds; only near
+  the floor (BD of several hundred) does the direct sum underflow, overstating
+  BD by a few ``1e-3``.
 * ``d > 3`` (a grid would have ``grid_size ** d`` points): a Monte-Carlo
   estimate with importance sampling from the mixture :math:`m = (p + q) / 2`,
   :math:`\text{BC} = E_{x \sim m}\big[\sqrt{p(x)\, q(x)} / m(x)\big]`, from
@@ -26,17 +39,19 @@ points on a line) cannot be fitted by ``gaussian_kde``; and a kernel narrower
 than a grid cell is not resolved by the grid sum.  In both cases the kernel
 covariance (``factor**2`` times the data covariance, as ``gaussian_kde`` would
 use) has its eigenvalues, measured in grid cells, raised to at least one cell,
-and the mixture is evaluated directly.  The sample-based estimate (``d > 3``) applies
-the same floor, with the cells of the grid the grid method would use.  The
-result stays deterministic.
+and the mixture is evaluated with that covariance.  The sample-based estimate
+(``d > 3``) applies the same floor, with the cells of the grid the grid method
+would use.  The result stays deterministic.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.fft import irfftn, next_fast_len, rfftn
 from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
 from scipy.stats import gaussian_kde
@@ -61,10 +76,24 @@ MIN_DISTANCE = 1e-12
 _PADDING_KERNELS = 3.0  # grid reaches this many kernel standard deviations beyond the clouds
 _PADDING_RANGE = 0.1  # ...and at least this share of the clouds' joint range
 _MIN_PADDING = 1e-9  # ...and at least this much relative to the coordinates' magnitude
+TILT_BELOW = 1e-3
+"""BC below which the FFT method recomputes the densities exponentially tilted (their tails meet)."""
+
+METHODS = ("fft", "direct")
+"""Ways of computing the grid sum (``d <= 3``): binned and convolved by FFT, or KDE point by point."""
+
 _CHUNK = 1 << 20  # grid-point x sample pairs evaluated at once in the fallback
+_MARGIN = 2  # nodes beyond the grid on each side that the cubic B-spline of a point near the edge reaches
+_SPLINE_VARIANCE = 1.0 / 3.0  # spread of cubic B-spline binning, in cells squared per axis, for any point
+_KERNEL_REACH = math.sqrt(2.0 * 40.0)  # kernel standard deviations kept: beyond them it is below e^-40
+_FINE_BELOW = 2.25  # kernel variance (cells squared) below which binning uses a grid twice as fine
+_TILT_ITERATIONS = 100
+_TILT_TOLERANCE = 1e-8  # Newton step, per cell, at which the tilt counts as found
 
 
-def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float | None = None) -> float:
+def bhattacharyya_distance(
+    a, b, *, grid_size: int = 100, bandwidth: str | float | None = None, method: str = "fft"
+) -> float:
     r"""Bhattacharyya distance between the kernel density estimates of two point clouds.
 
     .. math::
@@ -76,9 +105,8 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
     spanning both clouds plus a margin on each side: the largest of three kernel
     standard deviations, 10% of the joint range, and ``1e-9`` times the
     coordinates' magnitude, at least ``1e-9``) and normalized so that each sums to
-    one.  The
-    floor on the coefficient keeps the distance of disjoint clouds finite.  A
-    coefficient near one is computed as
+    one.  The floor on the coefficient keeps the distance of disjoint clouds
+    finite.  A coefficient near one is computed as
     :math:`1 - \tfrac12 \sum_g (\sqrt{p(g)} - \sqrt{q(g)})^2`, the same value for
     normalized densities without the cancellation, so identical clouds give
     exactly 0.  For ``d > 3`` the sum is replaced by a seeded Monte-Carlo estimate
@@ -95,6 +123,9 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
             ``grid_size ** d`` points: use a coarser one for ``d = 3``)
         bandwidth: ``gaussian_kde``'s ``bw_method``: ``None`` or ``"scott"``,
             ``"silverman"``, or a float kernel factor
+        method: for ``d <= 3``, ``"fft"`` (binned and convolved, the default) or
+            ``"direct"`` (every KDE evaluated at every grid point: the slow
+            reference); see the module docstring
 
     Returns:
         BD, in ``[0, 690.8]``
@@ -110,6 +141,9 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         0.0
         >>> 0.0 < bhattacharyya_distance(cloud, cloud + 1.0) < bhattacharyya_distance(cloud, cloud + 2.0)
         True
+        >>> fast, direct = (bhattacharyya_distance(cloud, cloud + 1.0, method=m) for m in METHODS)
+        >>> abs(fast - direct) < 1e-3 * direct
+        True
         >>> wide = rng.normal(size=(200, 5))  # d > 3: sample-based
         >>> bhattacharyya_distance(wide, wide)
         0.0
@@ -122,15 +156,19 @@ def bhattacharyya_distance(a, b, *, grid_size: int = 100, bandwidth: str | float
         raise ConfigError(f"the clouds differ in dimension: {first.shape[1]} and {second.shape[1]}")
     if isinstance(grid_size, bool) or not isinstance(grid_size, Integral) or grid_size < 2:
         raise ConfigError(f"grid_size must be an integer of at least 2, got {grid_size!r}")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if first.shape[1] > GRID_MAX_DIMENSIONS:
         return _sampled_distance(first, second, grid_size=int(grid_size), bandwidth=bandwidth)
-    return _grid_distance(first, second, grid_size=int(grid_size), bandwidth=bandwidth)
+    if method == "direct":
+        return _direct_grid_distance(first, second, grid_size=int(grid_size), bandwidth=bandwidth)
+    return _fft_grid_distance(first, second, grid_size=int(grid_size), bandwidth=bandwidth)
 
 
-def _grid_distance(
+def _direct_grid_distance(
     first: np.ndarray, second: np.ndarray, *, grid_size: int, bandwidth: str | float | None
 ) -> float:
-    """BD from both KDEs on a regular grid (the method for ``d <= 3``)."""
+    """BD from both KDEs evaluated at every point of a regular grid (the reference for ``d <= 3``)."""
     covariances = [_kernel_covariance(cloud, bandwidth) for cloud in (first, second)]
     low, high = _grid_bounds(first, second, covariances)
     axes = [np.linspace(lo, hi, int(grid_size)) for lo, hi in zip(low, high)]
@@ -141,7 +179,12 @@ def _grid_distance(
         _density_on_grid(cloud, covariance, grid, spacing, bandwidth)
         for cloud, covariance in zip((first, second), covariances)
     ]
-    root_p, root_q = (np.sqrt(density / density.sum()) for density in densities)
+    return _normalized_distance(*densities)
+
+
+def _normalized_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """BD of two densities on the same grid, each normalized to sum to one."""
+    root_p, root_q = np.sqrt(p / p.sum()), np.sqrt(q / q.sum())
     # sqrt(p) * sqrt(q) rather than sqrt(p * q): the product of two small densities underflows.
     coefficient = float(np.sum(root_p * root_q))
     if coefficient > 0.5:
@@ -149,6 +192,125 @@ def _grid_distance(
         # no cancellation, and identical clouds give exactly 0.
         return -math.log1p(-0.5 * float(np.sum((root_p - root_q) ** 2)))
     return -math.log(max(coefficient, MIN_COEFFICIENT))
+
+
+def _fft_grid_distance(
+    first: np.ndarray, second: np.ndarray, *, grid_size: int, bandwidth: str | float | None
+) -> float:
+    """BD on the same grid as :func:`_direct_grid_distance`, the KDEs binned and convolved by FFT."""
+    covariances = [_kernel_covariance(cloud, bandwidth) for cloud in (first, second)]
+    low, high = _grid_bounds(first, second, covariances)
+    spacing = np.array([np.linspace(lo, hi, grid_size)[1] - lo for lo, hi in zip(low, high)])
+    # Everything below in grid cells: node k of an axis sits at k.
+    kernels = [_floored_covariance(covariance, spacing) / np.outer(spacing, spacing) for covariance in covariances]
+    positions = [(cloud - low) / spacing for cloud in (first, second)]
+    untilted = np.zeros(first.shape[1])
+    p, q = (_smoothed(cloud, kernel, untilted, grid_size)[0] for cloud, kernel in zip(positions, kernels))
+    distance = _normalized_distance(p, q)
+    if distance <= -math.log(TILT_BELOW):
+        return distance
+    # The overlap is in both tails, where the FFT's rounding (about 1e-16 of the peak) dominates:
+    # tilt p by exp(tilt . g) and q by exp(-tilt . g), so that both peak there; sqrt(p q) is unchanged.
+    tilt = _chernoff_tilt(*positions, kernels[0] + kernels[1])
+    (tilted_p, scale_p), (tilted_q, scale_q) = (
+        _smoothed(cloud, kernel, sign * tilt, grid_size) for cloud, kernel, sign in zip(positions, kernels, (1, -1))
+    )
+    overlap = float(np.sum(np.sqrt(tilted_p) * np.sqrt(tilted_q)))
+    if overlap <= 0.0:
+        return -math.log(MIN_COEFFICIENT)
+    log_coefficient = math.log(overlap) + 0.5 * (scale_p + scale_q - math.log(p.sum()) - math.log(q.sum()))
+    return -max(log_coefficient, math.log(MIN_COEFFICIENT))
+
+
+def _smoothed(positions: np.ndarray, kernel: np.ndarray, tilt: np.ndarray, grid_size: int) -> tuple[np.ndarray, float]:
+    r"""The cloud's kernel sum times :math:`e^{\lambda \cdot g}` on the grid (all in cells), and its log scale.
+
+    :math:`e^{-\frac12 o^T K^{-1} o + \lambda \cdot g} = e^{\lambda \cdot x + \frac12 \lambda^T K \lambda}
+    e^{-\frac12 (o - K\lambda)^T K^{-1} (o - K\lambda)}` for :math:`o = g - x`: each point
+    gets mass :math:`e^{\lambda \cdot x}` and the kernel moves by :math:`K\lambda`.
+    The values are the sum divided by ``exp(log_scale)``.
+    """
+    # A kernel under 1.5 cells wide is resolved on a grid twice as fine, whose every other node is ours.
+    refine = 2 if np.linalg.eigvalsh(kernel).min() < _FINE_BELOW else 1
+    positions, kernel, tilt = positions * refine, kernel * refine**2, tilt / refine
+    size = refine * (grid_size - 1) + 1
+    exponents = positions @ tilt
+    top = float(exponents.max())
+    weights = _binned(positions, np.exp(exponents - top), size)
+    # The binning spreads every point by _SPLINE_VARIANCE per axis: the kernel makes up the rest.
+    shape = kernel - _SPLINE_VARIANCE * np.eye(kernel.shape[0])
+    centre = kernel @ tilt
+    reach = np.ceil(_KERNEL_REACH * np.sqrt(np.diag(shape)))
+    limit = size - 1 + _MARGIN  # no offset between a binned node and a grid node is larger
+    first = np.clip(np.floor(centre - reach), -limit, limit).astype(int)
+    last = np.clip(np.ceil(centre + reach), -limit, limit).astype(int)
+    offsets = np.stack(
+        np.meshgrid(*(np.arange(lo, hi + 1) - c for lo, hi, c in zip(first, last, centre)), indexing="ij"), axis=-1
+    )
+    values = np.exp(-0.5 * np.einsum("...i,ij,...j->...", offsets, np.linalg.inv(shape), offsets))
+    log_scale = top + 0.5 * float(tilt @ kernel @ tilt)
+    return _convolved(weights, values, first, size)[(slice(None, None, refine),) * len(tilt)], log_scale
+
+
+def _binned(positions: np.ndarray, masses: np.ndarray, grid_size: int) -> np.ndarray:
+    """Cubic B-spline weights of the points on the grid nodes, plus :data:`_MARGIN` nodes on each side.
+
+    Wherever a point lies, its four weights per axis have its position as mean,
+    :data:`_SPLINE_VARIANCE` as variance and no skew.
+    """
+    dimension = positions.shape[1]
+    size = grid_size + 2 * _MARGIN
+    below = np.floor(positions)
+    t = positions - below
+    spline = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3]) / 6.0
+    stencil = np.array(list(itertools.product(range(4), repeat=dimension)))  # (4^d, d): node - below + 1
+    weights = masses * np.prod(spline.transpose(0, 2, 1)[stencil, np.arange(dimension)], axis=1)
+    nodes = below.astype(np.intp) + (_MARGIN - 1) + stencil[:, np.newaxis, :]
+    flat = np.ravel_multi_index(tuple(np.moveaxis(nodes, -1, 0)), (size,) * dimension)
+    return np.bincount(flat.ravel(), weights.ravel(), minlength=size**dimension).reshape((size,) * dimension)
+
+
+def _convolved(weights: np.ndarray, kernel: np.ndarray, first_offset: np.ndarray, grid_size: int) -> np.ndarray:
+    """Binned weights convolved with kernel values (offsets from ``first_offset``) at the grid nodes.
+
+    Circular, by FFT, on a length per axis that keeps every wrapped term off the grid nodes.
+    """
+    last_offset = first_offset + np.array(kernel.shape) - 1
+    lengths = [
+        next_fast_len(max(padded, width, grid_size + _MARGIN + max(high, -low)), real=True)
+        for padded, width, low, high in zip(weights.shape, kernel.shape, first_offset, last_offset)
+    ]
+    circular = irfftn(rfftn(weights, lengths) * rfftn(kernel, lengths), lengths)
+    # Node g collects binned node g + _MARGIN - o for every kernel offset o: index g + _MARGIN - first_offset.
+    index = [(np.arange(grid_size) + _MARGIN - low) % length for low, length in zip(first_offset, lengths)]
+    return np.maximum(circular[np.ix_(*index)], 0.0)  # rounding leaves tiny negative values in the tails
+
+
+def _chernoff_tilt(first: np.ndarray, second: np.ndarray, kernel_sum: np.ndarray) -> np.ndarray:
+    r"""The tilt at which both tilted KDEs have the same mean (in cells), by damped Newton.
+
+    It minimizes the convex :math:`\log M_p(\lambda) + \log M_q(-\lambda)` (moment-generating functions).
+    """
+    clouds = (first, -second)  # q tilted by -tilt is -second tilted by +tilt
+
+    def objective(tilt: np.ndarray) -> float:
+        return float(sum(logsumexp(cloud @ tilt) for cloud in clouds) + 0.5 * tilt @ kernel_sum @ tilt)
+
+    tilt, value = np.zeros(first.shape[1]), objective(np.zeros(first.shape[1]))
+    for _ in range(_TILT_ITERATIONS):
+        gradient, hessian = kernel_sum @ tilt, kernel_sum.copy()
+        for cloud in clouds:  # the tilted points' mean and covariance
+            weights = np.exp(cloud @ tilt - logsumexp(cloud @ tilt))
+            centred = cloud - weights @ cloud
+            gradient, hessian = gradient + weights @ cloud, hessian + (centred.T * weights) @ centred
+        step = np.linalg.solve(hessian, gradient)
+        while objective(tilt - step) > value and np.abs(step).max() > _TILT_TOLERANCE:
+            step = step / 2.0
+        tilt = tilt - step
+        value = objective(tilt)
+        if np.abs(step).max() <= _TILT_TOLERANCE:
+            break
+    return tilt
 
 
 def _grid_bounds(
