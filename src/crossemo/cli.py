@@ -202,12 +202,12 @@ def run(
     _console().print(f"report: {_shown(path)}", highlight=False)
 
 
-def _write_report(run_dir: Path) -> Path:
+def _write_report(run_dir: Path, *, cell: str | None = None) -> Path:
     """Write the report of ``run_dir`` with a spinner: figures take several seconds."""
     from crossemo.report import write_report
 
     with _console().status("writing the report: figures and HTML"):
-        return write_report(run_dir)
+        return write_report(run_dir, cell=cell)
 
 
 def _shown(path: Path) -> str:
@@ -219,9 +219,14 @@ def _shown(path: Path) -> str:
 
 @command()
 @_friendly
-def report(run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    cell: Annotated[str | None, typer.Option(
+        "--cell", help="Training set whose figures to draw in detail (e.g. ravdess+emodb); default: the first."
+    )] = None,
+) -> None:
     """Write RUN_DIR/report.html and RUN_DIR/figures/ from a finished run."""
-    path = _write_report(run_dir)
+    path = _write_report(run_dir, cell=cell)
     _console().print(f"report: {_shown(path)}", highlight=False)
 
 

@@ -20,6 +20,7 @@ import matplotlib
 
 from crossemo.fileio import write_atomic_bytes
 from crossemo.report.canvas import FigureResult
+from crossemo.report.figures_corpora import cross_corpus_matrix_figure, loco_figure
 from crossemo.report.figures_latent import hdr_levels, latent_overlap_figure, latent_scatter_figure
 from crossemo.report.figures_results import (
     balanced_accuracy_figure,
@@ -40,6 +41,8 @@ FIGURE_STEMS = (
     "latent_overlap",
     "confusion",
     "training_curves",
+    "cross_corpus_matrix",
+    "leave_one_corpus_out",
 )
 """File-name stems of the figures; a class-set suffix such as ``_4c`` may follow."""
 
@@ -78,26 +81,35 @@ FIGURE_BUILDERS: tuple[Callable[[RunData], list[FigureResult]], ...] = (
     confusion_figures,
     training_curves_figure,
 )
-"""Figure builders in report order."""
+"""Figure builders in report order, drawn for one training set."""
+
+STUDY_BUILDERS: tuple[Callable[[RunData], list[FigureResult]], ...] = (loco_figure, cross_corpus_matrix_figure)
+"""Figures over every training set of a ``loco`` or ``matrix`` study, drawn before the others."""
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-def render_figures(run: RunData, figures_dir: Path) -> list[RenderedFigure]:
+def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None) -> list[RenderedFigure]:
     """Draw every figure of ``run`` and write each as ``<stem>.png`` and ``<stem>.svg``.
 
-    Files of figures that this run no longer produces are removed, so the folder
-    always matches the report.  A figure that fails to draw is reported as
-    skipped with the error, so one bad figure never costs the whole report.
+    A study with several training sets (``loco``, ``matrix``) first gets the figures
+    over all of them (:data:`STUDY_BUILDERS`); the other figures show one training
+    set, ``cell`` (default: the first).  Files of figures that this run no longer
+    produces are removed, so the folder always matches the report.  A figure that
+    fails to draw is reported as skipped with the error, so one bad figure never
+    costs the whole report.
     """
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     rendered: list[RenderedFigure] = []
+    view = run.for_cell(cell)
+    builders = [(builder, run) for builder in STUDY_BUILDERS] if len(run.cell_names) > 1 else []
+    builders += [(builder, view) for builder in FIGURE_BUILDERS]
     with matplotlib.rc_context(_RC):
-        for builder in FIGURE_BUILDERS:
+        for builder, data in builders:
             try:
-                rendered += [_save(result, figures_dir) for result in builder(run)]
+                rendered += [_save(result, figures_dir) for result in builder(data)]
             except Exception as error:  # noqa: BLE001 - a report after a long run beats a traceback
                 name = builder.__name__.removesuffix("_figures").removesuffix("_figure")
                 warnings.warn(f"report figure {name} failed: {error!r}", RuntimeWarning, stacklevel=2)

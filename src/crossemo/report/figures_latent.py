@@ -47,13 +47,13 @@ def _reference_fit(latents: pd.DataFrame, method: str, classes: int) -> tuple[in
 
 
 def _latent_points(latents: pd.DataFrame, *, method: str, classes: int, fold: int, seed: int,
-                   corpus: str, conditions: Iterable[str]) -> pd.DataFrame:
+                   corpus: str | list[str], conditions: Iterable[str]) -> pd.DataFrame:
     mask = (
         (latents["method"] == method)
         & (latents["classes"] == classes)
         & (latents["fold"] == fold)
         & (latents["seed"] == seed)
-        & (latents["corpus"] == corpus)
+        & (latents["corpus"].isin([corpus] if isinstance(corpus, str) else corpus))
         & (latents["condition"].isin(list(conditions)))
     )
     return latents.loc[mask]
@@ -96,7 +96,7 @@ def latent_scatter_figure(run: RunData) -> list[FigureResult]:
         if reference is None:
             continue
         points = _latent_points(latents, method=method, classes=k, fold=reference[0], seed=reference[1],
-                                corpus=run.train_corpus, conditions=("train", "within"))
+                                corpus=[run.train_corpus, *run.training_corpora], conditions=("train", "within"))
         if not points.empty:
             panels.append((method, points))
     if not panels:
@@ -206,7 +206,8 @@ def latent_overlap_figure(run: RunData) -> list[FigureResult]:
             fold, seed = reference
             select = dict(method=method, classes=k, fold=fold, seed=seed)
             clouds = []
-            train = _latent_points(latents, corpus=run.train_corpus, conditions=("train", "within"), **select)
+            train = _latent_points(latents, corpus=[run.train_corpus, *run.training_corpora],
+                                   conditions=("train", "within"), **select)
             if not train.empty:
                 clouds.append((run.train_corpus, "training", train[["z0", "z1"]].to_numpy(float)))
             for corpus in run.transfer_corpora:

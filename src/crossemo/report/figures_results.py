@@ -311,7 +311,9 @@ def _draw_confusion(ax, record: dict):
 
 def _history_frames(run: RunData, k: int) -> dict[str, pd.DataFrame]:
     """Per method, the per-epoch history of seed 0 (else the smallest seed), all folds stacked."""
-    histories = [history for history in run.histories if history["classes"] == k and history["epochs"]]
+    # The plain fits' histories (speaker_norm and target_adapt fits train models of their own).
+    histories = [history for history in run.histories
+                 if history["classes"] == k and history["epochs"] and not history.get("variant")]
     frames = {}
     for method in sorted({history["method"] for history in histories}, key=method_rank):
         mine = [history for history in histories if history["method"] == method]

@@ -16,6 +16,7 @@ from html import escape
 
 from crossemo.fileio import path_to_text
 from crossemo.report.figures import RenderedFigure
+from crossemo.report.html_corpora import DESIGNS, cells_table, corpora_table
 from crossemo.report.run import RunData
 from crossemo.report.style import (
     condition_name,
@@ -28,9 +29,6 @@ from crossemo.report.style import (
     method_rank,
     percent,
 )
-
-MAX_SKIPPED_LISTED = 200
-"""Skipped files listed per corpus; the rest are counted."""
 
 PAPER_REFERENCE = ("DAE+Linear-SVM (paper)", "eGeMAPS+IEMOCAP", 4, "52.09% (UA)")
 """The seed paper's own Table 1 row, shown for comparison."""
@@ -87,19 +85,24 @@ def valid_text(text: str) -> str:
     return _SURROGATE.sub(lambda match: path_to_text(match.group()), text)
 
 
-def build_html(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None = None) -> str:
-    """The complete report page for ``run`` with its rendered ``figures``, as valid Unicode."""
-    return valid_text(_page(run, figures, generated=generated))
+def build_html(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None = None,
+               cell: str | None = None) -> str:
+    """The complete report page for ``run`` with its rendered ``figures``, as valid Unicode.
+
+    ``cell``: the training set the per-training-set figures show (a study with several).
+    """
+    return valid_text(_page(run, figures, generated=generated, cell=cell))
 
 
-def _page(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None) -> str:
+def _page(run: RunData, figures: list[RenderedFigure], *, generated: datetime | None, cell: str | None) -> str:
     generated = generated or datetime.now(UTC)
-    train = run.train_corpus
+    several = len(run.cell_names) > 1
+    train = f"{run.design} over {', '.join(run.corpora)}" if several else run.train_corpus
     sections = [
         ("summary", "Run summary", _summary_section(run)),
         ("key-results", "Within-corpus results", _table1_section(run)),
         ("results", "All results", _results_section(run)),
-        ("figures", "Figures", _figures_section(figures)),
+        ("figures", "Figures", _cell_note(run, cell) + _figures_section(figures)),
         ("details", "Configuration, versions, timings", _details_section(run)),
     ]
     nav = "".join(f'<a href="#{anchor}">{escape(title)}</a>' for anchor, title, _ in sections)
@@ -135,6 +138,15 @@ unweighted average recall over the classes present; fractions are shown as perce
 # --------------------------------------------------------------------------- sections
 
 
+def _cell_note(run: RunData, cell: str | None) -> str:
+    if len(run.cell_names) <= 1:
+        return ""
+    shown = cell or run.cell_names[0]
+    return (f"<p class='muted'>The figures after the study-wide ones show the training set "
+            f"<strong>{escape(shown)}</strong>; <code>crossemo report RUN_DIR --cell NAME</code> draws another "
+            f"({escape(', '.join(run.cell_names))}).</p>")
+
+
 def _summary_section(run: RunData) -> str:
     config = run.config
     protocol = config.get("protocol") or {}
@@ -143,8 +155,10 @@ def _summary_section(run: RunData) -> str:
     methods = [method_label(m) for m in run.methods]
     conditions = protocol.get("conditions") or []
     fraction = protocol.get("target_fraction")
+    several = len(run.cell_names) > 1
     items = [
-        ("Training corpus", train_label(run)),
+        ("Design", DESIGNS.get(run.design, run.design)) if several else ("Training corpus", train_label(run)),
+        ("Training sets", f"{len(run.cell_names)} (see the table below)") if several else
         ("Transfer corpora", ", ".join(transfers) if transfers else "none (within-corpus evaluation only)"),
         ("Methods", ", ".join(methods)),
         ("Classes", _class_sets(run)),
@@ -165,7 +179,7 @@ def _summary_section(run: RunData) -> str:
         f"a random {escape(percent(fraction, digits=0) if is_number(fraction) else 'share')} of their own "
         "utterances (labels unused), and evaluated on the rest.</p>"
     )
-    return f'<dl class="summary">{rows}</dl>\n{explanation}\n<h3>Corpora</h3>\n{_corpora_table(run)}'
+    return f'<dl class="summary">{rows}</dl>\n{explanation}\n<h3>Corpora</h3>\n{corpora_table(run)}{cells_table(run)}'
 
 
 def _baselines_text(run: RunData) -> str:
@@ -182,9 +196,12 @@ def _baselines_text(run: RunData) -> str:
 
 
 def train_label(run: RunData) -> str:
-    """The training corpus with its language, e.g. ``ravdess (language: en)``."""
-    language = (run.corpora.get(run.train_corpus) or {}).get("language")
-    return f"{run.train_corpus} (language: {language})" if language else run.train_corpus
+    """The training corpora with their languages, e.g. ``ravdess (language: en)``."""
+    labels = []
+    for name in run.training_corpora:
+        language = (run.corpora.get(name) or {}).get("language")
+        labels.append(f"{name} (language: {language})" if language else name)
+    return " + ".join(labels)
 
 
 def _class_sets(run: RunData) -> str:
@@ -227,60 +244,6 @@ def _model_text(model: dict) -> str:
     return ", ".join(parts) or "n/a"
 
 
-def _corpora_table(run: RunData) -> str:
-    transfers = run.transfer_corpora
-    names = [run.train_corpus, *transfers]
-    names += [name for name in run.corpora if name not in names]
-    classes_by_corpus: dict[str, set[int]] = {}
-    for record in run.results:
-        classes_by_corpus.setdefault(record["corpus"], set()).add(int(record["classes"]))
-    rows = []
-    details = []
-    for name in names:
-        info = run.corpora.get(name) or {}
-        skipped = info.get("skipped") or []
-        role = "training" if name == run.train_corpus else "transfer"
-        evaluated = ", ".join(str(k) for k in sorted(classes_by_corpus.get(name, ()), reverse=True)) or "–"
-        rows.append(
-            "<tr>"
-            f"<td>{escape(name)}</td><td>{role}</td><td>{escape(str(info.get('language') or '–'))}</td>"
-            f"<td class='num'>{_count(info.get('utterances'))}</td>"
-            f"<td class='num'>{_count(info.get('labelled'))}</td>"
-            f"<td class='num'>{_count(info.get('outliers_removed'))}</td>"
-            f"<td class='num'>{len(skipped)}</td>"
-            f"<td class='num'>{escape(evaluated)}</td>"
-            "</tr>"
-        )
-        if skipped:
-            details.append(_skipped_details(name, skipped))
-    header = (
-        "<tr><th>Corpus</th><th>Role</th><th>Language</th><th class='num'>Utterances</th>"
-        "<th class='num'>Labelled</th><th class='num'>Outliers removed</th>"
-        "<th class='num'>Skipped files</th><th class='num'>Classes evaluated</th></tr>"
-    )
-    note = ("<p class='muted'>Utterances are counted after outlier removal (any feature beyond "
-            f"&plusmn;{escape(str((run.config.get('protocol') or {}).get('outlier_z', 10)))} standard "
-            "deviations of its corpus).</p>")
-    return f"<div class='scroll'><table>{header}{''.join(rows)}</table></div>{note}{''.join(details)}"
-
-
-def _count(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "–"
-
-
-def _skipped_details(name: str, skipped: list) -> str:
-    items = []
-    for entry in skipped[:MAX_SKIPPED_LISTED]:
-        entry = entry if isinstance(entry, dict) else {"path": str(entry)}
-        items.append(f"<tr><td>{escape(str(entry.get('path', '')))}</td>"
-                     f"<td>{escape(str(entry.get('reason', '')))}</td></tr>")
-    more = len(skipped) - MAX_SKIPPED_LISTED
-    tail = f"<p class='muted'>and {more} more (see results.json)</p>" if more > 0 else ""
-    return (f"<details><summary>{len(skipped)} skipped file(s) in {escape(name)}</summary>"
-            f"<div class='scroll'><table><tr><th>File</th><th>Reason</th></tr>{''.join(items)}</table></div>"
-            f"{tail}</details>")
-
-
 def _accuracy_cell(record: dict, *, best: bool = False) -> str:
     accuracy = record.get("balanced_accuracy") or {}
     low, high = (list(accuracy.get("ci95") or []) + [None, None])[:2]
@@ -301,7 +264,7 @@ def _table1_section(run: RunData) -> str:
         rows.append(
             "<tr>"
             f"<td>{escape(method_label(record['method']))} + linear SVC</td>"
-            f"<td>{escape(feature_set)}+{escape(record['corpus'])}</td>"
+            f"<td>{escape(feature_set)}+{escape(record['corpus'])}{_trained_on(record)}</td>"
             f"<td class='num'>{int(record['classes'])}</td>"
             f"{_accuracy_cell(record)}"
             f"<td class='num'>{len(folds)}</td>"
@@ -319,14 +282,23 @@ def _table1_section(run: RunData) -> str:
     )
 
 
+def _trained_on(record: dict) -> str:
+    """`` (trained on a+b)`` for a within record of a training set that is not its corpus alone."""
+    train = str(record.get("train") or "")
+    return f" (trained on {escape(train)})" if train and train != record["corpus"] else ""
+
+
 def _results_section(run: RunData) -> str:
-    records = sorted(run.results, key=lambda r: (-int(r["classes"]), run.corpus_position(r["corpus"]),
-                                                 condition_rank(r["condition"]), method_rank(r["method"])))
+    cells = {name: position for position, name in enumerate(run.cell_names)}
+    records = sorted(run.results, key=lambda r: (cells.get(r.get("train", ""), 0), -int(r["classes"]),
+                                                 run.corpus_position(r["corpus"]), condition_rank(r["condition"]),
+                                                 method_rank(r["method"])))
+    trained_on = len(cells) > 1 or len(run.training_corpora) > 1
     best = _best_per_group(records)
     rows = []
     previous = None
     for record in records:
-        group = (int(record["classes"]), record["corpus"], record["condition"])
+        group = (record.get("train"), int(record["classes"]), record["corpus"], record["condition"])
         distance = record.get("log_bhattacharyya")
         has_distance = isinstance(distance, dict) and is_number(distance.get("mean"))
         distance_text = f"{distance['mean']:.2f}" if has_distance else "–"
@@ -336,7 +308,8 @@ def _results_section(run: RunData) -> str:
         row_class = " class='group-start'" if previous is not None and group != previous else ""
         rows.append(
             f"<tr{row_class}>"
-            f"<td>{escape(method_label(record['method']))}</td>"
+            + (f"<td>{escape(str(record.get('train', '')))}</td>" if trained_on else "")
+            + f"<td>{escape(method_label(record['method']))}</td>"
             f"<td>{escape(record['corpus'])}</td>"
             f"<td>{escape(condition_name(record['condition']))}</td>"
             f"<td class='num'>{int(record['classes'])}</td>"
@@ -347,7 +320,8 @@ def _results_section(run: RunData) -> str:
             "</tr>"
         )
         previous = group
-    header = ("<tr><th>Method</th><th>Corpus</th><th>Condition</th><th class='num'>Classes</th>"
+    header = ("<tr>" + ("<th>Trained on</th>" if trained_on else "")
+              + "<th>Method</th><th>Corpus</th><th>Condition</th><th class='num'>Classes</th>"
               "<th class='num'>Balanced accuracy mean [95% CI]</th><th class='num'>log BD</th>"
               "<th>Per-class recall</th><th>Note</th></tr>")
     return (
@@ -365,7 +339,7 @@ def _best_per_group(records: list[dict]) -> set[int]:
         mean = (record.get("balanced_accuracy") or {}).get("mean")
         if not is_number(mean):
             continue
-        group = (int(record["classes"]), record["corpus"], record["condition"])
+        group = (record.get("train"), int(record["classes"]), record["corpus"], record["condition"])
         if group not in best or mean > best[group]["balanced_accuracy"]["mean"]:
             best[group] = record
     return {id(record) for record in best.values()}

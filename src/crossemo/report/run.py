@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +34,39 @@ class RunData:
     features: dict = field(default_factory=dict)  # the feature extractor: id, version, n_features, ...
     schema_version: int = 2
     notes: list[str] = field(default_factory=list)  # problems reading optional parts
+    design: str = "transfer"  # protocol.design: "transfer", "loco" or "matrix"
+    cells: list[dict] = field(default_factory=list)  # the training sets: {"train": [...], "transfer": [...]}
+    shown_cell: str | None = None  # the training set a cell view shows (see for_cell)
+
+    @property
+    def cell_names(self) -> list[str]:
+        """The training sets' names (their corpora joined by ``+``), in study order."""
+        return ["+".join(cell.get("train") or []) for cell in self.cells]
+
+    def for_cell(self, name: str | None = None) -> RunData:
+        """The run as seen by one training set (default: the first): its records, histories and latents.
+
+        The figures of a plain study read a run with one training set; a ``loco`` or
+        ``matrix`` study has several, and each can be drawn so.
+        """
+        names = self.cell_names
+        if len(names) <= 1 and name in (None, *names):
+            return self
+        chosen = name if name is not None else names[0]
+        if chosen not in names:
+            raise ReportError(f"the run has no training set {chosen!r}; it has {', '.join(names)}")
+        cell = self.cells[names.index(chosen)]
+        latents = self.latents
+        if latents is not None and "train" in latents.columns:
+            latents = latents[latents["train"] == chosen]
+        return replace(
+            self,
+            results=[record for record in self.results if record.get("train", chosen) == chosen],
+            histories=[history for history in self.histories if history.get("train", chosen) == chosen],
+            latents=latents,
+            cells=[cell],
+            shown_cell=chosen,
+        )
 
     @property
     def feature_set(self) -> str | None:
@@ -55,28 +88,27 @@ class RunData:
         return f"the {count_text}{name} features"
 
     @property
-    def train_corpus(self) -> str:
-        """Display name of the training corpus (of several: their names joined by ``+``, as results name them)."""
-        train = self.config.get("train") or {}
-        entries = train if isinstance(train, list) else [train]  # a list since several training corpora
-        names = [str(entry.get("name") or entry.get("corpus")) for entry in entries
-                 if isinstance(entry, dict) and (entry.get("name") or entry.get("corpus"))]
-        if names:
-            return "+".join(names)
+    def training_corpora(self) -> list[str]:
+        """The corpora of the (first) training set."""
+        if self.cells:
+            return [str(name) for name in self.cells[0].get("train") or []]
         within = [record["corpus"] for record in self.results if record.get("condition") == "within"]
-        return within[0] if within else "training corpus"
+        return within[:1] or ["training corpus"]
+
+    @property
+    def train_corpus(self) -> str:
+        """Display name of the (first) training set: its corpora joined by ``+``, as results name it."""
+        return "+".join(self.training_corpora)
 
     @property
     def transfer_corpora(self) -> list[str]:
-        """Transfer corpora in config order, then any others the results mention."""
-        names = []
-        for entry in self.config.get("transfer") or []:
-            name = entry.get("name") or entry.get("corpus")
-            if name and name not in names:
-                names.append(str(name))
+        """Transfer corpora of the (first) training set, then any others the results evaluate."""
+        names = [str(name) for name in (self.cells[0].get("transfer") or [])] if self.cells else []
+        trained = {*self.training_corpora, self.train_corpus}
         for record in self.results:
-            if record.get("condition") != "within" and record["corpus"] not in names:
-                names.append(record["corpus"])
+            corpus = record["corpus"]
+            if record.get("condition") != "within" and corpus not in names and corpus not in trained:
+                names.append(corpus)
         return names
 
     @property
@@ -123,8 +155,8 @@ class RunData:
         )
 
     def corpus_position(self, corpus: str) -> int:
-        """Place of ``corpus`` in display order: training corpus, transfers, then unknown ones."""
-        corpora = [self.train_corpus, *self.transfer_corpora]
+        """Place of ``corpus`` in display order: training corpora, the pooled set, transfers, then others."""
+        corpora = [*self.training_corpora, self.train_corpus, *self.transfer_corpora]
         return corpora.index(corpus) if corpus in corpora else len(corpora)
 
 
@@ -181,6 +213,8 @@ def load_run(run_dir: str | Path) -> RunData:
         features=content["features"],
         schema_version=content["schema_version"],
         notes=notes,
+        design=content["design"],
+        cells=content["cells"],
     )
 
 
