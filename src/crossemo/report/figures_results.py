@@ -51,6 +51,11 @@ def _within_corpora(run: RunData) -> list[str]:
     return sorted(names, key=lambda name: (name == run.train_corpus, run.corpus_position(name), name))
 
 
+def _legend_columns(figure, count: int) -> int:
+    """Legend columns that fit the figure's width (about 1.4 inches per entry)."""
+    return max(1, min(count, 7, int(figure.get_figwidth() / 1.4)))
+
+
 def _bar_layout(methods: list[str]) -> tuple[float, dict[str, float]]:
     """Width of one bar and each method's offset from its group's centre."""
     width = 0.8 / max(len(methods), 1)
@@ -133,7 +138,8 @@ def balanced_accuracy_figure(run: RunData) -> list[FigureResult]:
         ax.set_axisbelow(True)
     handles = [Patch(color=method_colour(m), label=method_label(m)) for m in methods]
     handles.append(Line2D([], [], color="#444444", linestyle="dashed", label="chance level"))
-    figure.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 7), frameon=False)
+    figure.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(figure, len(handles)),
+                  frameon=False)
     return [FigureResult(stem, title, caption, figure)]
 
 
@@ -203,7 +209,8 @@ def bhattacharyya_figure(run: RunData) -> list[FigureResult]:
         ax.set_axisbelow(True)
     handles = [Patch(color=method_colour(m), label=method_label(m)) for m in methods]
     handles.append(Line2D([], [], linestyle="", marker="o", markersize=3, color="#222222", label="single fold"))
-    figure.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 7), frameon=False)
+    figure.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(figure, len(handles)),
+                  frameon=False)
     return [FigureResult(stem, title, caption, figure)]
 
 
