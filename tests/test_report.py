@@ -226,6 +226,7 @@ def test_run_without_transfer_corpora_renders_and_says_what_it_skipped(finished_
     def within_only(content):
         content["results"] = [r for r in content["results"] if r["condition"] == "within"]
         content["config"]["transfer"] = []
+        content["cells"][0]["transfer"] = []
         content["corpora"] = {name: info for name, info in content["corpora"].items()
                               if name == load_run(finished_run.out).train_corpus}
 

@@ -183,19 +183,21 @@ def extract(
 def run(
     config: Annotated[Path, typer.Argument(help="Study config (TOML).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace a finished run in OUT.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a finished run in OUT, or write into a "
+                                        "folder that holds something else.")] = False,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override model.epochs.")] = None,
     methods: Annotated[Optional[str], typer.Option(help="Override model.methods, comma-separated.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Override protocol.seeds, comma-separated.")] = None,
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
+    cache_dir: CacheOption = None,
 ) -> None:
     """Run a study: features, folds, models, transfer, metrics, report."""
     from crossemo.config import load_config
     from crossemo.study import run_study
 
     study = load_config(config, epochs=epochs, methods=_split(methods), seeds=_split(seeds, int),
-                        jobs=jobs, scheduler=scheduler)
+                        jobs=jobs, scheduler=scheduler, cache_dir=cache_dir)
     results = run_study(study, out, force=force, report=False)
     path = _write_report(out)
     print_summary(results)

@@ -506,11 +506,12 @@ def load_config(path: str | Path, **overrides: object) -> StudyConfig:
 
 def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str] | None = None,
                     seeds: list[int] | None = None, folds: int | None = None,
-                    jobs: int | None = None, scheduler: str | None = None) -> dict:
+                    jobs: int | None = None, scheduler: str | None = None,
+                    cache_dir: str | Path | None = None) -> dict:
     """Return a copy of ``data`` with command-line overrides applied.
 
     ``epochs`` and ``methods`` set ``model.*``; ``seeds`` and ``folds`` set
-    ``protocol.*``; ``jobs`` and ``scheduler`` set ``compute.*``.
+    ``protocol.*``; ``jobs``, ``scheduler`` and ``cache_dir`` set ``compute.*``.
 
     >>> apply_overrides({"compute": {"jobs": 4}}, scheduler="tcp://10.0.0.5:8786")["compute"]
     {'jobs': 4, 'scheduler': 'tcp://10.0.0.5:8786'}
@@ -523,6 +524,8 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
         compute["jobs"] = jobs
     if scheduler is not None:
         compute["scheduler"] = scheduler
+    if cache_dir is not None:
+        compute["cache_dir"] = str(cache_dir)
     if epochs is not None:
         model["epochs"] = epochs
     if methods is not None:

@@ -47,6 +47,12 @@ def prepare_run_dir(out: Path, *, force: bool) -> None:
         shutil.rmtree(out / TASKS_DIR, ignore_errors=True)
     elif out.exists() and not out.is_dir():
         raise CrossemoError(f"{out} exists and is not a directory")
+    elif out.is_dir() and not (out / TASKS_DIR).is_dir() and any(out.iterdir()) and not force:
+        # Neither a run nor an interrupted one: someone else's folder.
+        raise CrossemoError(
+            f"{out} is a non-empty folder that holds no crossemo run; choose another --out "
+            "or pass --force to write the run into it"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
