@@ -34,7 +34,7 @@ def test_minimal_config_takes_spec_defaults(tmp_path):
     assert config.protocol.conditions == ["unseen", "target_norm"]
     assert config.protocol.target_fraction == 0.2
     assert config.protocol.outlier_z == 10
-    assert config.model.methods == ["dae", "vae", "vae_annealing", "vae_ss"]
+    assert config.model.methods == ["dae", "vae", "vae_annealing", "vae_ss", "dae_sup", "vae_sup"]
     assert (config.model.latent_dim, config.model.epochs, config.model.batch_size) == (2, 50, 64)
     assert config.model.learning_rate == pytest.approx(1e-3)
 
@@ -89,7 +89,7 @@ def test_missing_paths_are_listed_together(tmp_path):
     config = load_config(_write(tmp_path, text))
     with pytest.raises(ConfigError) as caught:
         check_paths(config)
-    assert "train.path" in str(caught.value) and "transfer[0].path" in str(caught.value)
+    assert "train[0].path" in str(caught.value) and "transfer[0].path" in str(caught.value)
 
 
 def test_overrides_replace_file_values(tmp_path):

@@ -319,7 +319,7 @@ def test_the_report_phase_shows_progress(runner, tmp_path, monkeypatch) -> None:
     shown = []
     original = Console.status
     monkeypatch.setattr(Console, "status", lambda self, text, **kw: shown.append(text) or original(self, text, **kw))
-    monkeypatch.setattr(crossemo.report, "write_report", lambda run_dir: Path(run_dir) / "report.html")
+    monkeypatch.setattr(crossemo.report, "write_report", lambda run_dir, **_: Path(run_dir) / "report.html")
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert shown == ["writing the report: figures and HTML"]

@@ -48,11 +48,23 @@ def run_demo(
 
     ``utterances`` (per emotion and speaker) and ``epochs`` shrink the demo, e.g. for a smoke test.
     """
+    from crossemo.study import rundir
+    from crossemo.study.rundir import TASKS_DIR
     from crossemo.synth import synthesize
 
     out = Path(out)
     corpus_dir = out / "corpus"
+    if not force and out.is_dir() and not (out / TASKS_DIR).is_dir() and any(out.iterdir()):
+        ours = {"corpus", TASKS_DIR, rundir.RESULTS_FILE, rundir.METRICS_FILE, rundir.LATENTS_FILE,
+                rundir.CONFIG_FILE, rundir.REPORT_FILE, rundir.FIGURES_DIR}
+        foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in ours)
+        if foreign:
+            raise CrossemoError(
+                f"{out} holds files that are not a crossemo demo ({', '.join(foreign[:3])}); "
+                "choose another --out or pass --force"
+            )
     synthesize(corpus_dir, seed=seed, utterances_per_emotion_per_speaker=utterances)
+    (out / TASKS_DIR).mkdir(exist_ok=True)  # a run in progress: the corpus beside it is the demo's own
     study = demo_config(corpus_dir, epochs=epochs)
     if cache_dir is not None:
         study["compute"] = {"cache_dir": str(cache_dir)}

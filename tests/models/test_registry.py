@@ -80,7 +80,7 @@ def with_lda(monkeypatch):
 
 
 def test_builtin_methods_declare_what_they_need():
-    assert list(registry.model_names()) == ["dae", "vae", "vae_annealing", "vae_ss"]
+    assert list(registry.model_names()) == ["dae", "vae", "vae_annealing", "vae_ss", "dae_sup", "vae_sup"]
     assert list(registry.baseline_names()) == ["pca", "svc_features"]
     assert get_method("vae_ss").uses_labels and not get_method("dae").uses_labels
     assert not get_method("svc_features").has_latent

@@ -2,13 +2,17 @@
 
 ``MODELS`` maps the four latent models' names to their classes: ``dae`` (denoising
 autoencoder), ``vae`` (VAE-vanilla), ``vae_annealing`` (cyclical KL annealing) and
-``vae_ss`` (semi-supervised, with the cluster loss).  :data:`METHODS` is the registry
+``vae_ss`` (semi-supervised, with the cluster loss); ``SUPERVISED_MODELS`` adds
+``dae_sup`` and ``vae_sup`` (a linear classifier head on the latent).  Every latent
+model trains target-aware with ``fit(X, y, target=...)`` (see
+:mod:`crossemo.models.alignment`).  :data:`METHODS` is the registry
 of every method a study or bundle can use, baselines included (see
 :mod:`crossemo.models.registry`).
 """
 
 from __future__ import annotations
 
+from crossemo.models.alignment import ALIGNMENTS, coral, mmd
 from crossemo.models.base import LatentModel, ModelInputError
 from crossemo.models.baselines import FeatureIdentity, PCAEncoder
 from crossemo.models.estimators import (
@@ -31,12 +35,16 @@ from crossemo.models.registry import (
 )
 from crossemo.models.schedules import beta_schedule
 from crossemo.models.state import read_state_file
+from crossemo.models.supervised import SUPERVISED_MODELS, DAESupervised, VAESupervised
 
 __all__ = [
+    "ALIGNMENTS",
     "DAE",
     "METHODS",
     "MODELS",
+    "SUPERVISED_MODELS",
     "VAE",
+    "DAESupervised",
     "FeatureIdentity",
     "LatentModel",
     "Method",
@@ -44,13 +52,16 @@ __all__ = [
     "PCAEncoder",
     "VAEAnnealing",
     "VAESemiSupervised",
+    "VAESupervised",
     "baseline_names",
     "beta_schedule",
     "cluster_loss",
+    "coral",
     "estimator_from_state",
     "get_method",
     "kl_divergence",
     "load_model_file",
+    "mmd",
     "model_from_state",
     "model_names",
     "read_state_file",

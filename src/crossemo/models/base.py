@@ -1,7 +1,10 @@
 """The shared base of the latent models: fit / transform on one autoencoder, state without pickle.
 
-``fit(X, y=None)`` trains the network on (standardized) features, ``transform(X)``
-returns the latent: encoder(x) on clean input for the DAE, mu for the VAEs.  Every
+``fit(X, y=None, *, target=None)`` trains the network on (standardized) features,
+``transform(X)`` returns the latent: encoder(x) on clean input for the DAE, mu for the
+VAEs.  ``target`` (unlabelled rows of the corpus to transfer to, standardized by the
+caller) makes training target-aware: every step also reconstructs a batch of target
+rows and pulls the two batches' latents together with the ``alignment`` distance.  Every
 hyper-parameter is a keyword of ``__init__`` (stored as given; checked in ``fit``),
 learned state lives in trailing-underscore attributes, and a fitted model saves to and
 loads from a safetensors file without pickle (:mod:`crossemo.models.state`).
@@ -18,13 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from crossemo.errors import BundleError, ConfigError, CrossemoError
+from crossemo.models.alignment import ALIGNMENTS
 from crossemo.models.losses import RECONSTRUCTIONS, UNLABELLED
 from crossemo.models.network import LatentAutoencoder
 from crossemo.models.state import StateMixin, check_state_header, state_metadata
-from crossemo.models.training import Objective, train_network
+from crossemo.models.training import Objective, SharedTerms, train_network
 
 
 class ModelInputError(CrossemoError, ValueError):
@@ -87,10 +91,19 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     model_name: ClassVar[str]
     variational: ClassVar[bool]
     uses_labels: ClassVar[bool] = False
+    accepts_target: ClassVar[bool] = True
+    """``fit`` takes ``target=``, unlabelled rows of the corpus to transfer to."""
+    has_head: ClassVar[bool] = False
+    """The network carries a classifier head on the latent (one output per class of ``y``)."""
+    without_labels_note: ClassVar[str] = "the cluster loss is 0 throughout and the model trains as VAE-annealing"
 
     # -- per-model hooks -------------------------------------------------------------
     def _objective(self) -> Objective:
         raise NotImplementedError
+
+    def _shared_terms(self) -> SharedTerms:
+        """The head and alignment terms of the objective (subclasses with a head extend)."""
+        return SharedTerms(alignment=self.alignment, alignment_weight=float(self.alignment_weight))
 
     def _beta_for_epoch(self) -> Callable[[int], float] | None:
         return None
@@ -99,10 +112,17 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """Check the parameters specific to one model (subclasses extend)."""
 
     # -- scikit-learn contract -------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> Self:
-        """Train the network on ``X`` (rows = utterances); ``y`` is used only by VAE-ss."""
+    def fit(self, X: Any, y: Any = None, *, target: Any = None) -> Self:
+        """Train the network on ``X`` (rows = utterances); ``y`` is used only by the models with labels.
+
+        ``target``: rows of the corpus to transfer to (no labels, already standardized),
+        or ``None`` for the paper's training. Given, each step adds a batch of them to
+        the reconstruction (and KL) loss and ``alignment_weight`` times the ``alignment``
+        distance between the training and target batches' latents.
+        """
         self._check_params()
         features = self._validate_features(X, reset=True)
+        target_rows = None if target is None else self._validate_target(target)
         labels = None
         if self.uses_labels:
             self.classes_, codes = self._labels_for_fit(y, features.shape[0])
@@ -115,6 +135,9 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             hidden=self.hidden,
             variational=self.variational,
             generator=generator,
+            n_classes=self._head_width(),
+            # Its own stream for the head: shuffling and noise then match the headless model's.
+            head_generator=self._generator() if self.has_head else None,
         ).to(device)
         self.history_ = train_network(
             network,
@@ -126,6 +149,7 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             learning_rate=self.learning_rate,
             generator=generator,
             beta_for_epoch=self._beta_for_epoch(),
+            target=None if target_rows is None else torch.from_numpy(target_rows).to(device),
         )
         self.network_ = network
         self._n_features_out = self.latent_dim
@@ -168,6 +192,9 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise ConfigError(
                 f"reconstruction must be one of {RECONSTRUCTIONS}, got {self.reconstruction!r}"
             )
+        if not isinstance(self.alignment, str) or self.alignment not in ALIGNMENTS:
+            raise ConfigError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
+        _check_number("alignment_weight", self.alignment_weight)
         self._device()
         self._check_model_params()
 
@@ -186,6 +213,24 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         except ValueError as error:
             raise ModelInputError(f"{type(self).__name__}: {error}") from error
 
+    def _validate_target(self, target: Any) -> np.ndarray:
+        # Two rows at least: the alignment distances compare batch statistics.
+        try:
+            rows = check_array(target, dtype=np.float32, ensure_min_samples=2, order="C", input_name="target")
+        except ValueError as error:
+            raise ModelInputError(f"{type(self).__name__}: {error}") from error
+        if rows.shape[1] != self.n_features_in_:
+            raise ModelInputError(
+                f"{type(self).__name__}: target has {rows.shape[1]} features, X has {self.n_features_in_}"
+            )
+        return rows
+
+    def _head_width(self) -> int | None:
+        """Outputs of the classifier head: one per class, or no head (fewer than two classes)."""
+        if not self.has_head or len(self.classes_) < 2:
+            return None
+        return len(self.classes_)
+
     def _labels_for_fit(self, y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         if y is None:
             classes, codes = np.asarray([]), np.full(n_samples, UNLABELLED, dtype=np.int64)
@@ -193,8 +238,7 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             classes, codes = encode_labels(y, n_samples)
         if classes.size < 2:
             warnings.warn(
-                f"{type(self).__name__}: {classes.size} labelled class(es) in y; the cluster "
-                "loss is 0 throughout and the model trains as VAE-annealing",
+                f"{type(self).__name__}: {classes.size} labelled class(es) in y; {self.without_labels_note}",
                 UserWarning,
                 stacklevel=3,
             )
@@ -254,7 +298,15 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"model state metadata: input width {n_features!r}, latent_dim {latent_dim!r} and hidden "
                 f"widths {hidden!r} must be positive integers"
             )
-        return LatentAutoencoder.state_shapes(n_features, latent_dim, hidden=hidden, variational=cls.variational)
+        n_classes = None
+        if cls.has_head:
+            classes = metadata.get("classes_")
+            if not isinstance(classes, list):
+                raise BundleError("model state metadata lacks the classes of the classifier head")
+            n_classes = len(classes) if len(classes) >= 2 else None
+        return LatentAutoencoder.state_shapes(
+            n_features, latent_dim, hidden=hidden, variational=cls.variational, n_classes=n_classes
+        )
 
     @classmethod
     def from_state(cls, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]) -> Self:
@@ -281,6 +333,7 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 hidden=model.hidden,
                 variational=cls.variational,
                 generator=torch.Generator(),  # weights are overwritten just below
+                n_classes=model._head_width(),
             )
             network.load_state_dict(dict(tensors), strict=True)
         except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as error:

@@ -1,7 +1,9 @@
 """The four latent models as scikit-learn transformers (SPEC §2): DAE, VAE, VAE-annealing, VAE-ss.
 
 Each declares its parameters and objective; fitting, embedding and saving are the
-shared :class:`~crossemo.models.base.LatentModel`'s.
+shared :class:`~crossemo.models.base.LatentModel`'s.  Every model also trains
+target-aware (``fit(X, y, target=...)``): ``alignment`` and ``alignment_weight`` act
+only then, so without a target each trains exactly as the paper's.
 """
 
 from __future__ import annotations
@@ -31,6 +33,18 @@ from crossemo.models.training import (
     standard_normal,
 )
 
+DEFAULT_ALIGNMENT = "none"
+"""Distance pulling training and target latents together when ``fit`` gets a target.
+
+"none" (target rows join the reconstruction only) is the setting that held in both
+directions of ``benchmarks/transfer_models.py`` (RAVDESS <-> Emo-DB); "mmd" at weight 1
+helped dae_sup from RAVDESS to Emo-DB but cost accuracy the other way, and "coral" at
+weight 1 cost accuracy in both.
+"""
+
+DEFAULT_ALIGNMENT_WEIGHT = 1.0
+"""Weight of the distance when ``alignment`` is "mmd" or "coral"."""
+
 
 class DAE(LatentModel):
     """Denoising autoencoder (DAE-vanilla).
@@ -57,6 +71,10 @@ class DAE(LatentModel):
     device:
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
         reproducibility is promised on the CPU only.
+    alignment, alignment_weight:
+        Used only when ``fit`` gets ``target=``: the distance between the training and
+        target latents (``"mmd"``, ``"coral"`` or ``"none"``; see
+        :mod:`crossemo.models.alignment`) and its weight (>= 0).
     noise_sigma:
         Standard deviation of the training (and optional evaluation) input noise.
     eval_noise:
@@ -77,6 +95,8 @@ class DAE(LatentModel):
         seed: int | None = 0,
         reconstruction: str = "mean",
         device: str = "cpu",
+        alignment: str = DEFAULT_ALIGNMENT,
+        alignment_weight: float = DEFAULT_ALIGNMENT_WEIGHT,
         noise_sigma: float = 1.0,
         eval_noise: bool = False,
     ) -> None:
@@ -88,6 +108,8 @@ class DAE(LatentModel):
         self.seed = seed
         self.reconstruction = reconstruction
         self.device = device
+        self.alignment = alignment
+        self.alignment_weight = alignment_weight
         self.noise_sigma = noise_sigma
         self.eval_noise = eval_noise
 
@@ -96,7 +118,7 @@ class DAE(LatentModel):
 
     def _objective(self) -> Objective:
         return DenoisingObjective(
-            noise_sigma=float(self.noise_sigma), reduction=self.reconstruction
+            noise_sigma=float(self.noise_sigma), reduction=self.reconstruction, shared=self._shared_terms()
         )
 
     def _evaluation_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,6 +151,10 @@ class VAE(LatentModel):
     device:
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
         reproducibility is promised on the CPU only.
+    alignment, alignment_weight:
+        Used only when ``fit`` gets ``target=``: the distance between the training and
+        target latents (``"mmd"``, ``"coral"`` or ``"none"``; see
+        :mod:`crossemo.models.alignment`) and its weight (>= 0).
     """
 
     model_name = "vae"
@@ -145,6 +171,8 @@ class VAE(LatentModel):
         seed: int | None = 0,
         reconstruction: str = "mean",
         device: str = "cpu",
+        alignment: str = DEFAULT_ALIGNMENT,
+        alignment_weight: float = DEFAULT_ALIGNMENT_WEIGHT,
     ) -> None:
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -154,9 +182,11 @@ class VAE(LatentModel):
         self.seed = seed
         self.reconstruction = reconstruction
         self.device = device
+        self.alignment = alignment
+        self.alignment_weight = alignment_weight
 
     def _objective(self) -> Objective:
-        return VariationalObjective(reduction=self.reconstruction)
+        return VariationalObjective(reduction=self.reconstruction, shared=self._shared_terms())
 
     def _beta_for_epoch(self) -> Callable[[int], float] | None:
         return lambda epoch: 1.0
@@ -184,6 +214,10 @@ class VAEAnnealing(LatentModel):
     device:
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
         reproducibility is promised on the CPU only.
+    alignment, alignment_weight:
+        Used only when ``fit`` gets ``target=``: the distance between the training and
+        target latents (``"mmd"``, ``"coral"`` or ``"none"``; see
+        :mod:`crossemo.models.alignment`) and its weight (>= 0).
     beta_max, cycles, ratio:
         Cyclical schedule: the plateau, the number of cycles M and the rising share R.
     """
@@ -202,6 +236,8 @@ class VAEAnnealing(LatentModel):
         seed: int | None = 0,
         reconstruction: str = "mean",
         device: str = "cpu",
+        alignment: str = DEFAULT_ALIGNMENT,
+        alignment_weight: float = DEFAULT_ALIGNMENT_WEIGHT,
         beta_max: float = 0.25,
         cycles: int = 2,
         ratio: float = 0.5,
@@ -214,6 +250,8 @@ class VAEAnnealing(LatentModel):
         self.seed = seed
         self.reconstruction = reconstruction
         self.device = device
+        self.alignment = alignment
+        self.alignment_weight = alignment_weight
         self.beta_max = beta_max
         self.cycles = cycles
         self.ratio = ratio
@@ -226,7 +264,7 @@ class VAEAnnealing(LatentModel):
             raise ConfigError(f"ratio must be in (0, 1], got {self.ratio!r}")
 
     def _objective(self) -> Objective:
-        return VariationalObjective(reduction=self.reconstruction)
+        return VariationalObjective(reduction=self.reconstruction, shared=self._shared_terms())
 
     def _beta_for_epoch(self) -> Callable[[int], float] | None:
         return partial(
@@ -263,6 +301,10 @@ class VAESemiSupervised(VAEAnnealing):
     device:
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present). Bitwise
         reproducibility is promised on the CPU only.
+    alignment, alignment_weight:
+        Used only when ``fit`` gets ``target=``: the distance between the training and
+        target latents (``"mmd"``, ``"coral"`` or ``"none"``; see
+        :mod:`crossemo.models.alignment`) and its weight (>= 0).
     beta_max, cycles, ratio:
         Cyclical schedule: the plateau, the number of cycles M and the rising share R.
     gamma:
@@ -283,6 +325,8 @@ class VAESemiSupervised(VAEAnnealing):
         seed: int | None = 0,
         reconstruction: str = "mean",
         device: str = "cpu",
+        alignment: str = DEFAULT_ALIGNMENT,
+        alignment_weight: float = DEFAULT_ALIGNMENT_WEIGHT,
         beta_max: float = 0.25,
         cycles: int = 2,
         ratio: float = 0.5,
@@ -297,6 +341,8 @@ class VAESemiSupervised(VAEAnnealing):
             seed=seed,
             reconstruction=reconstruction,
             device=device,
+            alignment=alignment,
+            alignment_weight=alignment_weight,
             beta_max=beta_max,
             cycles=cycles,
             ratio=ratio,
@@ -308,7 +354,9 @@ class VAESemiSupervised(VAEAnnealing):
         _check_number("gamma", self.gamma)
 
     def _objective(self) -> Objective:
-        return VariationalObjective(reduction=self.reconstruction, gamma=float(self.gamma))
+        return VariationalObjective(
+            reduction=self.reconstruction, gamma=float(self.gamma), shared=self._shared_terms()
+        )
 
 
 # Read-only view: the registry is not module-level mutable state.
@@ -325,13 +373,17 @@ MODELS: Mapping[str, type[LatentModel]] = MappingProxyType(
 def model_from_state(
     tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]
 ) -> LatentModel:
-    """Rebuild whichever of the four models ``metadata["model"]`` names."""
+    """Rebuild whichever latent model ``metadata["model"]`` names: the paper's four or a supervised one."""
+    # Imported here: the supervised models build on this module's classes.
+    from crossemo.models.supervised import SUPERVISED_MODELS
+
+    models = {**MODELS, **SUPERVISED_MODELS}
     name = metadata.get("model")
-    if name not in MODELS:
-        raise BundleError(f"unknown latent model {name!r}; expected one of {sorted(MODELS)}")
-    return MODELS[name].from_state(tensors, metadata)
+    if name not in models:
+        raise BundleError(f"unknown latent model {name!r}; expected one of {sorted(models)}")
+    return models[name].from_state(tensors, metadata)
 
 
 def load_model_file(path: str | os.PathLike[str]) -> LatentModel:
-    """Read a file written by any model's ``save``, whichever of the four it is."""
+    """Read a file written by any latent model's ``save``, whichever it is."""
     return model_from_state(*read_state_file(path))

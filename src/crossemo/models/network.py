@@ -3,7 +3,8 @@
 Encoder ``n_features -> 40 -> 20 -> 10 -> d`` with ReLU after every hidden layer and a
 linear latent; the decoder mirrors it, ``d -> 10 -> 20 -> 40 -> n_features``, with ReLU
 after the hidden layers and a linear output. The variational encoder ends in two
-linear heads, mu and log-variance, each ``10 -> d``.
+linear heads, mu and log-variance, each ``10 -> d``.  The supervised models add a linear
+classifier head on the latent (mu for the variational encoder), ``d -> n_classes``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class LatentAutoencoder(nn.Module):
     generator:
         Source of the initial weights, so initialization does not touch torch's
         global random state.
+    n_classes:
+        Add a linear classifier head ``latent_dim -> n_classes`` on the latent.
+    head_generator:
+        Source of the head's initial weights (default ``generator``, after every other
+        weight); a generator of its own leaves ``generator``'s stream as without a head.
     """
 
     def __init__(
@@ -50,6 +56,8 @@ class LatentAutoencoder(nn.Module):
         hidden: Sequence[int] = (40, 20, 10),
         variational: bool = False,
         generator: torch.Generator | None = None,
+        n_classes: int | None = None,
+        head_generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         hidden = tuple(int(width) for width in hidden)
@@ -67,11 +75,17 @@ class LatentAutoencoder(nn.Module):
             # Decoder: d -> reversed hidden (ReLU after each) -> n_features (linear).
             self.decoder_body = _mlp((latent_dim, *reversed(hidden)))
             self.output_layer = nn.Linear(hidden[0] if hidden else latent_dim, n_features)
-        self.reset_parameters(generator=generator)
+            self.classifier_head = None if n_classes is None else nn.Linear(latent_dim, n_classes)
+        self.reset_parameters(generator=generator, head_generator=head_generator)
 
     @staticmethod
     def state_shapes(
-        n_features: int, latent_dim: int, *, hidden: Sequence[int] = (40, 20, 10), variational: bool = False
+        n_features: int,
+        latent_dim: int,
+        *,
+        hidden: Sequence[int] = (40, 20, 10),
+        variational: bool = False,
+        n_classes: int | None = None,
     ) -> dict[str, tuple[int, ...]]:
         """Names and shapes of the ``state_dict`` of a network built with these arguments.
 
@@ -94,12 +108,21 @@ class LatentAutoencoder(nn.Module):
         for position, (width_in, width_out) in enumerate(zip(decoder[:-1], decoder[1:])):
             linear(f"decoder_body.{2 * position}", width_in, width_out)
         linear("output_layer", decoder[-1], n_features)
+        if n_classes is not None:
+            linear("classifier_head", latent_dim, n_classes)
         return shapes
 
-    def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
-        """Re-draw every weight with torch's default ``nn.Linear`` scheme from ``generator``."""
+    def reset_parameters(
+        self, *, generator: torch.Generator | None = None, head_generator: torch.Generator | None = None
+    ) -> None:
+        """Re-draw every weight with torch's default ``nn.Linear`` scheme from ``generator``.
+
+        The classifier head's come last, from ``head_generator`` when one is given.
+        """
         for module in self.modules():
             if isinstance(module, nn.Linear):
+                if module is self.classifier_head and head_generator is not None:
+                    generator = head_generator
                 nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
                 bound = 1.0 / math.sqrt(module.in_features)
                 nn.init.uniform_(module.bias, -bound, bound, generator=generator)
@@ -114,6 +137,12 @@ class LatentAutoencoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstruct the input features from latent codes ``z``."""
         return self.output_layer(self.decoder_body(z))
+
+    def classify(self, latent: torch.Tensor) -> torch.Tensor:
+        """Class logits of latent codes (the embedding: mu for the variational encoder)."""
+        if self.classifier_head is None:
+            raise TypeError("this network has no classifier head")
+        return self.classifier_head(latent)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction through the latent (mu for the variational model, no sampling)."""

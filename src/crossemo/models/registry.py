@@ -21,8 +21,11 @@ from typing import Any
 from crossemo.errors import BundleError, ConfigError
 from crossemo.models.baselines import FeatureIdentity, PCAEncoder
 from crossemo.models.estimators import DAE, VAE, VAEAnnealing, VAESemiSupervised
+from crossemo.models.supervised import DAESupervised, VAESupervised
 
-SHARED_SETTINGS: tuple[str, ...] = ("latent_dim", "hidden", "epochs", "batch_size", "learning_rate", "device")
+SHARED_SETTINGS: tuple[str, ...] = (
+    "latent_dim", "hidden", "epochs", "batch_size", "learning_rate", "device", "alignment", "alignment_weight",
+)
 """Study-wide model settings (``[model]``) handed to every estimator that takes them."""
 
 
@@ -90,6 +93,10 @@ METHODS: Mapping[str, Method] = MappingProxyType(
                    description="VAE with cyclical KL annealing"),
             Method("vae_ss", "VAE-ss", "#D55E00", VAESemiSupervised, uses_labels=True,
                    description="semi-supervised VAE with a cluster loss"),
+            Method("dae_sup", "DAE-sup", "#56B4E9", DAESupervised, uses_labels=True,
+                   description="denoising autoencoder with a linear classifier head on the latent"),
+            Method("vae_sup", "VAE-sup", "#882255", VAESupervised, uses_labels=True,
+                   description="annealed VAE with a linear classifier head on mu"),
             Method("pca", "PCA 2-D", "#CC79A7", PCAEncoder, baseline=True,
                    description="principal components of the features"),
             Method("svc_features", "SVC 88 features", "#555555", FeatureIdentity, has_latent=False, baseline=True,

@@ -1,0 +1,229 @@
+"""Latent models that transfer: RAVDESS <-> Emo-DB, within-corpus and target-normalized transfer.
+
+Four classes (neutral, sad, happy, angry), eGeMAPSv02 functionals through crossemo's
+reader and extractor, outliers (|z| > 10 within each corpus) removed, speaker-independent
+5-fold split of the training corpus.  Per fold, method and alignment:
+
+* the training fold supplies the scaler; the model trains on it (labels for the methods
+  that use them) and, target-aware, on ``target=``: a random 20% of the other corpus
+  (labels unused) standardized by its own statistics (condition "target_norm");
+* a linear SVC on the training latent predicts the held-out fold (within) and the other
+  80% of the other corpus, standardized by the 20% share's scaler (transfer);
+* log Bhattacharyya distance between the training latent and that 80%'s latent.
+
+Rows: each method without a target (the paper's training), and with the target under
+alignment none / mmd / coral; PCA 2-D as the reference.  Balanced accuracy is the mean
+over folds (95% Student-t half-width in brackets), log BD the mean over folds.
+
+    .venv/bin/python benchmarks/transfer_models.py
+    .venv/bin/python benchmarks/transfer_models.py --methods dae_sup vae_sup --set vae_sup.beta_max=0.1
+    .venv/bin/python benchmarks/transfer_models.py --set alignment_weight=3 --jobs 2
+
+Features are cached under ``--cache-dir`` (default ``~/.cache/crossemo-bench/features``),
+never in the repository or next to the shared corpora.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLASSES = ("neutral", "sad", "happy", "angry")
+CORPORA = ("ravdess", "emodb")
+METHODS = ("dae", "vae_ss", "dae_sup", "vae_sup")
+ALIGNMENT_ROWS = ("no target", "none", "mmd", "coral")
+"""Training variants: without ``target=``, then with it under each alignment."""
+
+
+def default_corpora() -> Path:
+    """``$CROSSEMO_CORPORA``, else the shared corpora next to the repository."""
+    repository = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("CROSSEMO_CORPORA", repository.parent / "shared" / "corpora"))
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Four-class rows of one corpus after outlier removal: table, features, labels."""
+
+    name: str
+    table: Any
+    features: np.ndarray
+    labels: np.ndarray
+
+
+def load_corpus(name: str, folder: Path, cache_dir: Path) -> Corpus:
+    """Read, extract (cached) and clean one corpus, restricted to the four classes."""
+    from crossemo.corpora import read_corpus
+    from crossemo.features import extract, feature_names
+    from crossemo.preprocessing import outlier_mask
+
+    table = read_corpus(name, folder)
+    table = table[table["label"].isin(CLASSES)]
+    table = extract(table, feature_set="egemaps", cache_dir=cache_dir, jobs=2, progress=False)
+    features = table[feature_names("egemaps")].to_numpy(dtype=np.float64)
+    keep = outlier_mask(features)
+    print(f"{name}: {len(table)} four-class utterances, {int((~keep).sum())} outliers (|z| > 10) removed")
+    table = table[keep].reset_index(drop=True)
+    return Corpus(name, table, features[keep], table["label"].to_numpy(dtype=object))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fit: a method and training variant on one fold of one direction."""
+
+    source: str
+    target: str
+    method: str
+    variant: str
+    fold: int
+
+
+def run_job(job: Job, corpora: dict[str, Corpus], params: dict[str, dict[str, Any]], seed: int) -> dict:
+    """Fit one model on one fold; within and transfer balanced accuracy, log BD."""
+    import torch
+    from sklearn.decomposition import PCA
+    from sklearn.svm import SVC
+
+    from crossemo.evaluation.consistency import log_bhattacharyya
+    from crossemo.evaluation.metrics import balanced_accuracy
+    from crossemo.evaluation.protocols import split_folds
+    from crossemo.models.registry import get_method
+    from crossemo.preprocessing import fit_scaler, target_norm_split
+
+    torch.set_num_threads(1)
+    source, target = corpora[job.source], corpora[job.target]
+    train, test = split_folds(source.table, split="speaker", n_folds=5, seed=seed)[job.fold]
+    scaler = fit_scaler(source.features[train])
+    X_train, X_test = scaler.transform(source.features[train]), scaler.transform(source.features[test])
+    adapt, evaluated = target_norm_split(len(target.labels), fraction=0.2, seed=seed)
+    own = fit_scaler(target.features[adapt])
+    target_adapt, target_eval = own.transform(target.features[adapt]), own.transform(target.features[evaluated])
+
+    start = time.perf_counter()
+    if job.method == "pca":
+        model = PCA(n_components=2, random_state=seed).fit(X_train)
+    else:
+        spec = get_method(job.method)
+        options = dict(params.get(job.method, {}))
+        if job.variant != "no target":
+            options["alignment"] = job.variant
+        model = spec.build({"seed": seed, **options})
+        labels = source.labels[train] if spec.uses_labels else None
+        model.fit(X_train, labels, target=None if job.variant == "no target" else target_adapt)
+    seconds = time.perf_counter() - start
+    Z_train, Z_test, Z_target = (model.transform(rows) for rows in (X_train, X_test, target_eval))
+    svc = SVC(kernel="linear").fit(Z_train, source.labels[train])
+    return {
+        **job.__dict__,
+        "within": balanced_accuracy(source.labels[test], svc.predict(Z_test)),
+        "transfer": balanced_accuracy(target.labels[evaluated], svc.predict(Z_target)),
+        "log_bd": log_bhattacharyya(Z_train, Z_target),
+        "seconds": seconds,
+    }
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and 95% Student-t half-width over folds (k - 1 degrees of freedom)."""
+    from crossemo.evaluation.metrics import mean_ci95 as interval
+
+    mean, low, high = interval(values)
+    return mean, (high - low) / 2
+
+
+def parse_settings(settings: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["vae_sup.beta_max=0.1", "alignment_weight=3"]`` -> per-method constructor keywords.
+
+    A name without a method prefix applies to every method; values are JSON literals or strings.
+    """
+    params: dict[str, dict[str, Any]] = {method: {} for method in methods}
+    for setting in settings:
+        name, _, text = setting.partition("=")
+        method, _, parameter = name.rpartition(".")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        for target in [method] if method else methods:
+            if target not in params:
+                sys.exit(f"unknown method {target!r} in --set {setting}")
+            params[target][parameter] = value
+    return params
+
+
+def report(results: list[dict], directions: Sequence[tuple[str, str]], methods: Sequence[str]) -> None:
+    """Print one table per direction: within, transfer (balanced accuracy, %) and log BD."""
+    for source, target in directions:
+        print(f"\n{source} -> {target} (target_norm), 5-fold by speaker")
+        print(f"  {'method':<9} {'training':<10} {'within':>13} {'transfer':>13} {'log BD':>7} {'fit s':>6}")
+        for method in methods:
+            for variant in ("no target",) if method == "pca" else ALIGNMENT_ROWS:
+                rows = [r for r in results if (r["source"], r["method"], r["variant"]) == (source, method, variant)]
+                if not rows:
+                    continue
+                within, within_ci = mean_ci95([r["within"] for r in rows])
+                transfer, transfer_ci = mean_ci95([r["transfer"] for r in rows])
+                log_bd = float(np.mean([r["log_bd"] for r in rows]))
+                seconds = float(np.mean([r["seconds"] for r in rows]))
+                print(
+                    f"  {method:<9} {variant:<10} {100 * within:5.1f} ({100 * within_ci:4.1f})"
+                    f" {100 * transfer:5.1f} ({100 * transfer_ci:4.1f}) {log_bd:7.2f} {seconds:6.1f}"
+                )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpora", type=Path, default=default_corpora())
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "crossemo-bench" / "features")
+    parser.add_argument("--methods", nargs="+", default=[*METHODS, "pca"], choices=[*METHODS, "pca"])
+    parser.add_argument("--variants", nargs="+", default=list(ALIGNMENT_ROWS), choices=ALIGNMENT_ROWS)
+    parser.add_argument("--direction", choices=("both", "ravdess", "emodb"), default="both",
+                        help="training corpus (both: RAVDESS -> Emo-DB and Emo-DB -> RAVDESS)")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="[METHOD.]PARAM=VALUE", help="a constructor keyword of the methods")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes, one torch thread each")
+    parser.add_argument("--json", type=Path, help="also write every fold's result here")
+    args = parser.parse_args(argv)
+
+    corpora = {}
+    for name in CORPORA:
+        folder = args.corpora / name
+        if not folder.is_dir():
+            sys.exit(f"{name} not found at {folder} (set --corpora or $CROSSEMO_CORPORA)")
+        corpora[name] = load_corpus(name, folder, args.cache_dir)
+    params = parse_settings(args.settings, [m for m in args.methods if m != "pca"])
+    for method, options in params.items():
+        if options:
+            print(f"{method}: {options}")
+    directions = [(a, b) for a, b in (CORPORA, CORPORA[::-1]) if args.direction in ("both", a)]
+    jobs = [
+        Job(source, target, method, variant, fold)
+        for source, target in directions
+        for method in args.methods
+        for variant in (("no target",) if method == "pca" else args.variants)
+        for fold in range(5)
+    ]
+    results = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_job, job, corpora, params, args.seed) for job in jobs]
+        for done, future in enumerate(as_completed(futures), start=1):
+            results.append(future.result())
+            print(f"\r{done}/{len(jobs)} fits", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    report(results, directions, args.methods)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
