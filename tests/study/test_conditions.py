@@ -105,3 +105,11 @@ def test_target_adapt_fits_train_with_the_target_and_are_recorded_apart(tmp_path
     outcome = fit_and_evaluate(task)
     assert [item["condition"] for item in outcome["evaluations"]] == ["target_adapt"]
     assert outcome["evaluations"][0]["log_bhattacharyya"] is not None
+
+
+def test_speaker_norm_without_transfer_corpora_still_evaluates_within(tmp_path, corpora):
+    study = parse_config({"train": {"corpus": "manifest", "path": str(tmp_path), "name": "source"},
+                          "protocol": {"folds": 3, "conditions": ["speaker_norm"]},
+                          "model": {"methods": ["dae"], "epochs": 2}})
+    tasks = build_tasks(study, {"source": corpora["source"]})
+    assert {task.variant for task in tasks} == {"", "speaker_norm"}

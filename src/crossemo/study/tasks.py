@@ -133,10 +133,8 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
         paths = table["path"].to_numpy(dtype=object)
         extra = unlabelled_rows(config, train, classes)
         transfers = [corpora[name] for name in cell.transfer if config.transfer_classes(cell, name) == classes]
-        speaker_sets = (
-            tuple(speaker_norm_set(data, classes, config) for data in transfers)
-            if "speaker_norm" in conditions else ()
-        )
+        by_speaker_norm = "speaker_norm" in conditions
+        speaker_sets = tuple(speaker_norm_set(data, classes, config) for data in transfers) if by_speaker_norm else ()
         for seed in config.protocol.seeds:
             # The target_norm sets do not depend on the fold: their scaler is their own.
             adapted = {
@@ -179,7 +177,7 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                     class_weight=classifier_class_weight(config),
                 )
                 by_speaker = {}
-                if speaker_sets:
+                if by_speaker_norm:
                     by_speaker = _speaker_standardized(
                         common, config, speakers=(speaker_of_row[rows[train_idx]], speaker_of_row[rows[test_idx]],
                                                   None if unlabelled is None else speaker_of_row[unlabelled]),
@@ -189,7 +187,7 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                     params = method_params(config, method, seed)
                     tasks.append(FitTask(key=keyed(method.name), method=method, params=params, transfers=plain_sets,
                                          **common))
-                    if speaker_sets:
+                    if by_speaker_norm:
                         tasks.append(FitTask(key=keyed(method.name, variant="speaker_norm"), method=method,
                                              params=params,
                                              transfers=speaker_sets, variant="speaker_norm",
