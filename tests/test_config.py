@@ -133,3 +133,12 @@ def test_per_method_options_reach_the_model_and_are_checked(tmp_path):
     bad = MINIMAL + "[model.options.vae]\ngamma = 0.1\n"
     with pytest.raises(ConfigError, match="vae has no option gamma"):
         load_config(_write(tmp_path, bad))
+
+
+def test_a_gpu_asked_for_where_there_is_none_fails_when_read(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        load_config(_write(tmp_path, MINIMAL + "[model]\ndevice = 'cuda'\n"))
