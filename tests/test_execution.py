@@ -159,21 +159,13 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPat
         list(map_tasks(square_or_fail, [1], scheduler="tcp://127.0.0.1:9"))
 
 
-def test_each_worker_warms_up_once_before_its_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(execution, "_warm_up_for", lambda fn: record_warm_up)
-    outcomes = [outcome for _, outcome in map_tasks(warm_ups_so_far, range(12), jobs=2, progress=False)]
+def test_each_worker_warms_up_once_before_its_tasks() -> None:
+    outcomes = [outcome for _, outcome in map_tasks(warm_ups_so_far, range(12), jobs=2, progress=False,
+                                                    warm_up=record_warm_up)]
 
     assert {count for _, count in outcomes} == {1}  # before the first task, never again
     assert os.getpid() not in {pid for pid, _ in outcomes}
     assert WARM_UPS == []  # not in this process
-
-
-def test_only_the_study_fits_get_the_warm_up() -> None:
-    from crossemo.study.fitting import fit_and_evaluate
-
-    assert execution._warm_up_for(fit_and_evaluate) is execution.warm_up_fits
-    assert execution._warm_up_for(square_or_fail) is None
-    assert execution._warm_up_for(abs) is None
 
 
 def test_the_warm_up_leaves_every_global_random_state_alone() -> None:
@@ -182,11 +174,13 @@ def test_the_warm_up_leaves_every_global_random_state_alone() -> None:
     import numpy as np
     import torch
 
+    from crossemo.study.fitting import warm_up_fits
+
     random.seed(1)
     np.random.seed(2)
     torch.manual_seed(3)
     before = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state().clone())
-    execution.warm_up_fits()
+    warm_up_fits()
     after = (random.getstate(), np.random.get_state()[1], torch.get_rng_state())
 
     assert after[0] == before[0]

@@ -161,3 +161,19 @@ def test_target_norm_split_too_small_corpus(n):
 def test_target_norm_split_rejects_bad_fraction(fraction):
     with pytest.raises(ConfigError, match="fraction"):
         target_norm_split(100, fraction=fraction)
+
+
+def test_speaker_standardize_falls_back_to_corpus_statistics_below_the_threshold():
+    from crossemo.preprocessing import speaker_standardize
+
+    rng = np.random.default_rng(0)
+    big = rng.normal(5.0, 2.0, size=(30, 3))
+    small = rng.normal(-5.0, 2.0, size=(4, 3))
+    features = np.vstack([big, small])
+    speakers = ["big"] * 30 + ["small"] * 4
+    result = speaker_standardize(features, speakers, min_utterances=10)
+    np.testing.assert_allclose(result[:30].mean(axis=0), 0.0, atol=1e-12)  # its own statistics
+    corpus = (small - features.mean(axis=0)) / features.std(axis=0)
+    np.testing.assert_allclose(result[30:], corpus)  # the corpus' statistics: too few of its own
+    own = speaker_standardize(features, speakers, min_utterances=4)
+    np.testing.assert_allclose(own[30:].mean(axis=0), 0.0, atol=1e-12)  # at the threshold: its own

@@ -32,8 +32,9 @@ from crossemo.report.style import FALLBACK_COLOURS, method_colour, method_label,
 from crossemo.study import rundir
 from crossemo.study.results import read_results
 
-ALL_FIGURES = {"latent_scatter", "balanced_accuracy", "bhattacharyya", "latent_overlap", "confusion",
+ALL_FIGURES = {"latent_scatter", "circumplex", "balanced_accuracy", "bhattacharyya", "latent_overlap", "confusion",
                "training_curves"}
+LATENT_FIGURES = {"latent_scatter", "circumplex", "latent_overlap"}
 HOSTILE_NOTE = "<script>alert('x')</script> & more"
 NEW_METHOD = "my_new_method"
 
@@ -233,7 +234,7 @@ def test_run_without_transfer_corpora_renders_and_says_what_it_skipped(finished_
     edit_results(run_dir, within_only)
     html = write_report(run_dir).read_text(encoding="utf-8")
     stems = {p.stem for p in _pngs(run_dir)}
-    assert stems == {"latent_scatter", "balanced_accuracy", "confusion", "training_curves"}
+    assert stems == {"latent_scatter", "circumplex", "balanced_accuracy", "confusion", "training_curves"}
     assert "id='skipped-bhattacharyya'" in html and "no transfer corpora" in html
     assert "id='skipped-latent_overlap'" in html
     assert len(_imgs(html)) == len(stems)
@@ -248,7 +249,7 @@ def test_one_dimensional_latent_skips_the_scatter_figures(finished_run, tmp_path
     edit_results(run_dir, lambda content: content["config"]["model"].update(latent_dim=1))
     html = write_report(run_dir).read_text(encoding="utf-8")
     stems = {p.stem for p in _pngs(run_dir)}
-    assert stems == ALL_FIGURES - {"latent_scatter", "latent_overlap"}
+    assert stems == ALL_FIGURES - LATENT_FIGURES
     assert "one-dimensional" in html
 
 
@@ -258,12 +259,12 @@ def test_missing_latents_are_noted_and_stale_figures_removed(finished_run, tmp_p
     assert (run_dir / FIGURES_DIR / "latent_scatter.png").is_file()
     (run_dir / rundir.LATENTS_FILE).unlink()
     html = write_report(run_dir).read_text(encoding="utf-8")
-    for stem in ("latent_scatter", "latent_overlap"):
+    for stem in LATENT_FIGURES:
         assert not (run_dir / FIGURES_DIR / f"{stem}.png").exists()
         assert not (run_dir / FIGURES_DIR / f"{stem}.svg").exists()
         assert f"id='skipped-{stem}'" in html
     assert f"{rundir.LATENTS_FILE} is missing" in html
-    assert len(_imgs(html)) == len(_pngs(run_dir)) == len(ALL_FIGURES) - 2
+    assert len(_imgs(html)) == len(_pngs(run_dir)) == len(ALL_FIGURES - LATENT_FIGURES)
 
 
 def test_unreadable_latents_are_noted(finished_run, tmp_path):

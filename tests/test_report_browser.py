@@ -56,7 +56,7 @@ def test_every_figure_of_the_report_loads_in_chromium(finished_run, tmp_path, br
     shutil.copytree(finished_run.out, run_dir)
     report = write_report(run_dir)
     expected = len(list((run_dir / FIGURES_DIR).glob("*.png")))
-    assert expected == 6  # scatter, accuracy, distance, overlap, confusion, training curves
+    assert expected == 7  # scatter, circumplex, accuracy, distance, overlap, confusion, training curves
 
     browser.get(report.resolve().as_uri())
     images = browser.execute_script(

@@ -312,17 +312,29 @@ def main() -> None:  # pragma: no cover - entry point
 def train(
     config: Annotated[Path, typer.Argument(help="Study config (TOML); its training corpus is used whole.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to write.")],
-    method: Annotated[str, typer.Option(help="A registered method (list them with `crossemo methods`).")] = "vae_ss",
+    method: Annotated[str, typer.Option(help=(
+        "A registered method (list them with `crossemo methods`); default dae_sup, the latent that "
+        "transfers best on the shipped corpora."))] = "dae_sup",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle in OUT.")] = False,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override model.epochs.")] = None,
+    adapt: Annotated[
+        Optional[Path],
+        typer.Option(help="Unlabelled recordings of the domain the model will be used on (folder or CSV list): "
+                          "the latent model trains with them (latent models only)."),
+    ] = None,
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
 ) -> None:
     """Train one model on the whole training corpus and write a bundle for `predict`."""
     from crossemo.bundle import train_bundle
 
-    path = train_bundle(config, method, out, force=force, epochs=epochs, jobs=jobs, cache_dir=cache_dir)
+    path = train_bundle(config, method, out, force=force, epochs=epochs, jobs=jobs, cache_dir=cache_dir,
+                        adapt=adapt)
     _console().print(f"bundle: {path}")
+    if adapt is not None:
+        # The encoder saw the target rows standardized by their own statistics: so should its input.
+        _console().print(f"hint: to predict recordings of that domain, pass the same recordings to predict: "
+                         f"--adapt {_shown(adapt)}", highlight=False, soft_wrap=True)
 
 
 @command()
@@ -336,6 +348,11 @@ def predict(
         Optional[Path],
         typer.Option(help="Unlabelled recordings of the new domain (folder or manifest) to normalize with."),
     ] = None,
+    adapt_by_speaker: Annotated[
+        bool,
+        typer.Option("--adapt-by-speaker", help="Normalize each speaker by its own recordings; PATHS are CSV "
+                                                "lists with a 'speaker' column."),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
@@ -348,11 +365,18 @@ def predict(
 
     if out is None and not as_json:
         raise CrossemoError("give --out FILE.csv, --json, or both")
-    predictions = predict_files(model_dir, paths, out=out, adapt=adapt, jobs=jobs, cache_dir=cache_dir,
-                                force=force)
+    if adapt is not None and adapt_by_speaker:
+        raise CrossemoError("--adapt and --adapt-by-speaker exclude each other: normalize with the new domain's "
+                            "recordings or with each speaker's own, not both")
+    predictions = predict_files(model_dir, paths, out=out, adapt=adapt, adapt_by_speaker=adapt_by_speaker,
+                                jobs=jobs, cache_dir=cache_dir, force=force)
     if as_json:
         sys.stdout.write(json.dumps(prediction_records(predictions), indent=2) + "\n")
     failed = int(predictions["error"].notna().sum())
     _console().print(f"{len(predictions) - failed} of {len(predictions)} recordings predicted"
                      + (f", {failed} with an error" if failed else "") + (f" -> {_shown(out)}" if out else ""),
                      highlight=False)
+    trained_with = predictions.attrs.get("target_recordings", 0)
+    if trained_with and adapt is None and not adapt_by_speaker:
+        _console().print(f"hint: this model trained with {trained_with} recordings of a target domain; for "
+                         "recordings of that domain pass them with --adapt", highlight=False, soft_wrap=True)

@@ -14,9 +14,9 @@ Three back ends share that contract:
   started with ``forkserver`` (``spawn`` where that is unavailable), never
   ``fork``, so ``fn`` must be a top-level, picklable function and its items
   picklable too.  Each worker gets one BLAS/OpenMP thread, as Dask workers do.
-  Workers running the study's fits (``fn`` from ``crossemo.study``) pay the
+  Workers given a ``warm_up`` (the study's fits) pay the
   first fit's warm-up (importing torch and the model code, torch's lazy
-  set-up) once, when they start (:func:`warm_up_fits`), not in a task.
+  set-up) once, when they start, not in a task.
 - ``scheduler="tcp://host:port"``: tasks go to that Dask cluster, each retried up
   to :data:`DASK_RETRIES` times when it raises, and rerun elsewhere when its
   worker dies.  The scheduler and the workers must be able to import ``fn``
@@ -105,6 +105,7 @@ def map_tasks(
     scheduler: str | None = None,
     progress: bool | None = None,
     description: str = "",
+    warm_up: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, Result | TaskFailure]]:
     """Apply ``fn`` to every item; yield ``(index, result or TaskFailure)`` as tasks finish.
 
@@ -112,7 +113,9 @@ def map_tasks(
     run in this process).  ``scheduler`` (a Dask scheduler address such as
     ``"tcp://host:7786"``) sends the tasks to that cluster instead and ignores
     ``jobs``.  ``progress`` shows a progress bar on stderr (``None``: only when
-    stderr is a terminal); ``description`` labels it.
+    stderr is a terminal); ``description`` labels it.  ``warm_up`` runs once in each
+    local worker process before its first task (the study's fits pass their imports
+    and torch's lazy set-up: :func:`crossemo.study.fitting.warm_up_fits`).
 
     Completion order is arbitrary except in process, where it is input order.
     Stopping the iteration early cancels the tasks not yet started.  A malformed
@@ -134,7 +137,7 @@ def map_tasks(
     elif workers <= 1:
         results = _map_in_process(fn, items)
     else:
-        results = _map_processes(fn, items, workers=workers)
+        results = _map_processes(fn, items, workers=workers, warm_up=warm_up)
     show = sys.stderr.isatty() if progress is None else progress
     return _with_progress(results, total=len(items), description=description, enabled=show and bool(items))
 
@@ -158,12 +161,13 @@ def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator
         yield index, result
 
 
-def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: int) -> Iterator[tuple[int, Any]]:
+def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: int,
+                   warm_up: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=_worker_context(),
         initializer=_start_worker,
-        initargs=(_warm_up_for(fn),),
+        initargs=(warm_up,),
     )
     try:
         index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
@@ -293,44 +297,6 @@ def _start_worker(warm_up: Callable[[], None] | None) -> None:
     _one_thread_each()
     if warm_up is not None:
         warm_up()
-
-
-def _warm_up_for(fn: Callable[..., Any]) -> Callable[[], None] | None:
-    """The warm-up a worker runs before ``fn``'s first task: :func:`warm_up_fits` for the study's tasks."""
-    module = getattr(fn, "__module__", None) or ""
-    return warm_up_fits if module == "crossemo.study" or module.startswith("crossemo.study.") else None
-
-
-def warm_up_fits() -> None:
-    """Do in this process what the first model fit would do once: imports and torch's lazy set-up.
-
-    Importing torch and the model, pipeline and evaluation code, then one forward
-    and backward pass and an optimizer step of a throwaway network, take seconds
-    the first time and little after.  Every global random state it could touch
-    (torch's, numpy's, Python's) is restored, so the fits that follow give
-    exactly the results they would give without it (they use their own
-    ``torch.Generator`` anyway).
-    """
-    import random
-
-    import numpy as np
-    import torch
-
-    import crossemo.evaluation.consistency  # noqa: F401  (imported here for the warm-up only)
-    import crossemo.evaluation.metrics  # noqa: F401
-    import crossemo.study.fitting  # noqa: F401  (the pipeline and the models)
-
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            network = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-            optimizer = torch.optim.Adam(network.parameters())
-            loss = torch.nn.functional.mse_loss(network(torch.ones(16, 8)), torch.zeros(16, 2))
-            loss.backward()
-            optimizer.step()
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
 
 
 def _one_thread_each() -> None:

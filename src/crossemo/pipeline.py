@@ -87,8 +87,7 @@ class EmotionPipeline(BaseEstimator):
             model_input = np.vstack([scaled, extra])
             model_labels = np.concatenate([labels, np.full(len(extra), None, dtype=object)])
         fit_options: dict[str, Any] = {}
-        takes_target = spec.uses_target or getattr(spec.estimator, "accepts_target", False)
-        if takes_target and target is not None and len(target):
+        if spec.takes_target and target is not None and len(target):
             # The target corpus by its own statistics, as target normalization standardizes it.
             target = np.asarray(target, dtype=np.float64)
             fit_options["target"] = fit_scaler(target).transform(target)

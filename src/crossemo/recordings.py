@@ -4,9 +4,10 @@ Used wherever crossemo takes recordings that are not a corpus (prediction, adapt
 to a new domain, benchmarks).  A folder contributes its audio files recursively
 (:func:`crossemo.corpora.base.find_files`, so links are followed as for corpora); a
 ``.csv`` file is a list whose ``path`` column names files relative to its folder
-(other columns, an ``emotion`` included, are ignored: unlike a corpus manifest it
-needs no labels).  A cell is a path as text (:func:`crossemo.fileio.path_to_text`),
-so the ``path`` column of a ``predict`` CSV lists the same files again.
+and whose optional ``speaker`` column names who speaks in each (other columns, an
+``emotion`` included, are ignored: unlike a corpus manifest it needs no labels).  A
+cell is a path as text (:func:`crossemo.fileio.path_to_text`), so the ``path``
+column of a ``predict`` CSV lists the same files again.
 """
 
 from __future__ import annotations
@@ -51,18 +52,29 @@ def collect_recordings(paths: Sources) -> list[str]:
     caller can report them one by one.  Raises :class:`RecordingsError` for a folder
     without audio or an unusable list.
     """
+    return [path for path, _ in collect_speaker_recordings(paths)]
+
+
+def collect_speaker_recordings(paths: Sources) -> list[tuple[str, str | None]]:
+    """The recordings of :func:`collect_recordings`, each with its speaker.
+
+    The speaker is the cell of the optional ``speaker`` column of a CSV list; it is
+    ``None`` for a recording of a list without that column or with the cell blank,
+    and for files and folders.  Speakers are taken as written: two lists naming the
+    same speaker mean the same person.
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    files: list[str] = []
+    found: list[tuple[str, str | None]] = []
     for item in paths:
         path = Path(item).expanduser()
         if path.is_dir():
-            files += folder_recordings(path)
+            found += [(file, None) for file in folder_recordings(path)]
         elif path.suffix.lower() == ".csv" and path.is_file():
-            files += read_path_list(path)
+            found += read_speaker_list(path)
         else:
-            files.append(str(path))
-    return files
+            found.append((str(path), None))
+    return found
 
 
 def folder_recordings(folder: Path) -> list[str]:
@@ -78,6 +90,11 @@ def folder_recordings(folder: Path) -> list[str]:
 
 def read_path_list(csv_path: Path) -> list[str]:
     """The absolute paths a CSV's ``path`` column lists (relative ones are relative to its folder)."""
+    return [path for path, _ in read_speaker_list(csv_path)]
+
+
+def read_speaker_list(csv_path: Path) -> list[tuple[str, str | None]]:
+    """The paths of :func:`read_path_list`, each with its cell of the optional ``speaker`` column (blank: ``None``)."""
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
@@ -92,7 +109,9 @@ def read_path_list(csv_path: Path) -> list[str]:
     if blank:
         raise RecordingsError(f"list of recordings {csv_path}: empty path on line(s) {', '.join(map(str, blank[:5]))}")
     root = csv_path.resolve().parent
-    return [str(root / path_from_text(cell).replace("\\", "/")) for cell in cells]
+    paths = [str(root / path_from_text(cell).replace("\\", "/")) for cell in cells]
+    speaker_cells = [cell.strip() for cell in table[columns["speaker"]]] if "speaker" in columns else [""] * len(cells)
+    return [(path, speaker or None) for path, speaker in zip(paths, speaker_cells, strict=True)]
 
 
 def describe_sources(paths: Sources) -> str:

@@ -109,13 +109,15 @@ def predict_files(
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
     adapt: Sources | None = None,
+    adapt_by_speaker: bool = False,
     jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Load the bundle ``model_dir``, predict ``paths`` and write the table to CSV ``out`` (atomically).
 
-    An existing ``out`` is replaced only with ``force``; that is checked before any work.
+    ``adapt`` and ``adapt_by_speaker`` are those of :meth:`TrainedModel.predict`.  An
+    existing ``out`` is replaced only with ``force``; that is checked before any work.
     When no recording could be predicted, :class:`PredictionError` says why (for the
     first one) and nothing is written.
     """
@@ -127,7 +129,8 @@ def predict_files(
     if target is not None and target.exists() and not force:
         raise PredictionError(f"{path_to_text(target)} exists; choose another --out or pass --force to replace it")
     model = load_model(model_dir)
-    predictions = model.predict(paths, adapt=adapt, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    predictions = model.predict(paths, adapt=adapt, adapt_by_speaker=adapt_by_speaker, jobs=jobs,
+                                cache_dir=cache_dir, progress=progress)
     errors = predictions[ERROR_COLUMN]
     if errors.notna().all():
         raise PredictionError(

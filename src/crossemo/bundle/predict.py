@@ -5,7 +5,9 @@
 predicted label, a score per class, the latent coordinates, an out-of-range flag and
 the reason a file could not be used.  ``adapt`` takes unlabelled recordings of the
 new domain and standardizes with their mean and standard deviation instead of the
-training corpus' (the paper's target normalization).
+training corpus' (the paper's target normalization); ``adapt_by_speaker`` standardizes
+each speaker's recordings by that speaker's own statistics (the study's
+``speaker_norm`` condition), the speakers named by a CSV list's ``speaker`` column.
 """
 
 from __future__ import annotations
@@ -20,16 +22,24 @@ import numpy as np
 import pandas as pd
 
 from crossemo.bundle.format import LinearOvoClassifier
-from crossemo.recordings import RecordingsError, Sources, collect_recordings, describe_sources
+from crossemo.errors import BundleError
+from crossemo.recordings import (
+    RecordingsError,
+    Sources,
+    collect_recordings,
+    collect_speaker_recordings,
+    describe_sources,
+)
 
 ERROR_COLUMN = "error"
 PREDICTED_COLUMN = "predicted"
 OUT_OF_RANGE_COLUMN = "out_of_range"
+BY_SPEAKER = "by speaker"  # the normalization source of adapt_by_speaker
 
 
 class PredictionError(RecordingsError):
     """What to predict is unusable as a whole: an empty folder, a list without paths, too few adapt
-    files, an output file that exists."""
+    files, recordings without a speaker to adapt by, an output file that exists."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,26 +112,81 @@ class TrainedModel:
     def latent_dim(self) -> int:
         return self.classifier.latent_dim
 
+    @property
+    def speaker_min_utterances(self) -> int:
+        """Fewest usable recordings a speaker needs to be standardized by its own statistics
+        (``protocol.speaker_min_utterances`` of the bundle's config, default 20)."""
+        protocol = self._info.get("config", {}).get("protocol", {})
+        minimum = protocol.get("speaker_min_utterances", 20) if isinstance(protocol, dict) else 20
+        if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
+            raise BundleError(f"config.json protocol.speaker_min_utterances must be a positive integer, got {minimum!r}")
+        return minimum
+
+    @property
+    def target_recordings(self) -> int:
+        """Recordings of a target domain the latent model trained with (``train --adapt``), 0 if none."""
+        training = self._info.get("training")
+        target = training.get("target") if isinstance(training, dict) else None
+        return int(target.get("recordings", 0)) if isinstance(target, dict) else 0
+
     def __repr__(self) -> str:
         return f"TrainedModel(method={self.method!r}, classes={list(self.classes)}, latent_dim={self.latent_dim})"
 
     # -- arrays ----------------------------------------------------------------------
-    def embed_features(self, features: np.ndarray, *, normalization: Normalization | None = None) -> np.ndarray:
+    def embed_features(
+        self,
+        features: np.ndarray,
+        *,
+        normalization: Normalization | None = None,
+        speakers: Any = None,
+    ) -> np.ndarray:
         """Latent coordinates of raw feature rows (columns in :attr:`feature_names` order).
 
-        For a method without a latent (the SVC on the features) these are the standardized features.
+        Rows are standardized by ``normalization`` (default: the training scaler) or,
+        with ``speakers`` (one name per row), each speaker's rows by that speaker's
+        own statistics (:func:`crossemo.preprocessing.speaker_standardize`; speakers
+        with fewer than :attr:`speaker_min_utterances` rows get the statistics of all
+        rows).  For a method without a latent (the SVC on the features) these are the
+        standardized features.
         """
-        norm = normalization or self.normalization
         values = np.asarray(features, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != len(self.feature_names):
             raise PredictionError(
                 f"expected features of shape (n, {len(self.feature_names)}), got {values.shape}"
             )
-        return np.asarray(self.encoder.transform(norm.standardize(values)), dtype=np.float64)
+        if speakers is None:
+            return self._encode((normalization or self.normalization).standardize(values))
+        if normalization is not None:
+            raise PredictionError("give normalization or speakers to standardize by, not both")
+        return self._encode(self.speaker_standardize(values, speakers))
 
-    def predict_features(self, features: np.ndarray, *, normalization: Normalization | None = None) -> np.ndarray:
-        """Predicted labels of raw feature rows."""
-        return self.classifier.predict(self.embed_features(features, normalization=normalization))
+    def predict_features(
+        self,
+        features: np.ndarray,
+        *,
+        normalization: Normalization | None = None,
+        speakers: Any = None,
+    ) -> np.ndarray:
+        """Predicted labels of raw feature rows (``normalization`` and ``speakers`` as in :meth:`embed_features`)."""
+        return self.classifier.predict(self.embed_features(features, normalization=normalization, speakers=speakers))
+
+    def speaker_standardize(self, features: np.ndarray, speakers: Any) -> np.ndarray:
+        """Raw feature rows standardized per speaker, as :meth:`embed_features` does with ``speakers``."""
+        from crossemo.preprocessing import speaker_standardize
+
+        values = np.asarray(features, dtype=np.float64)
+        owners = np.asarray(speakers, dtype=object).ravel()
+        if owners.size != len(values):
+            raise PredictionError(f"{owners.size} speakers for {len(values)} feature rows")
+        unnamed = [row for row, owner in enumerate(owners) if owner is None or not str(owner).strip()]
+        if unnamed:
+            raise PredictionError(f"no speaker for feature row(s) {', '.join(map(str, unnamed[:5]))}")
+        if len(values) < 2:
+            raise PredictionError(f"standardizing by speaker needs at least 2 rows, got {len(values)}")
+        return speaker_standardize(values, owners, min_utterances=self.speaker_min_utterances)
+
+    def _encode(self, standardized: np.ndarray) -> np.ndarray:
+        return np.asarray(self.encoder.transform(standardized), dtype=np.float64)
 
     # -- recordings ------------------------------------------------------------------
     def predict(
@@ -129,6 +194,7 @@ class TrainedModel:
         paths: Sources,
         *,
         adapt: Sources | None = None,
+        adapt_by_speaker: bool = False,
         jobs: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         progress: bool | None = None,
@@ -143,27 +209,35 @@ class TrainedModel:
         ``error`` (why a file could not be used: unreadable, silent, too short), in
         which case the other columns are empty.  ``adapt``: unlabelled recordings of
         the new domain whose mean and std replace the training scaler (at least two
-        usable ones).  Features are extracted with the bundle's feature set;
+        usable ones).  ``adapt_by_speaker``: ``paths`` are CSV lists with a
+        ``speaker`` column, and each speaker's usable recordings are standardized by
+        their own statistics (labels unused; a speaker with fewer than
+        :attr:`speaker_min_utterances` of them by the statistics of all usable
+        recordings); a recording is then out of range beyond the outlier threshold of
+        those statistics.  Features are extracted with the bundle's feature set;
         ``jobs``, ``cache_dir``, ``progress`` and ``scheduler`` are those of
         :func:`crossemo.features.extract_files`.  ``attrs`` hold ``method``,
-        ``normalization`` (its source and recording count), ``computed`` and ``cached``.
+        ``normalization`` (its source and recording count; by speaker also the number
+        of speakers and of those with their own statistics), ``target_recordings``
+        (:attr:`target_recordings`), ``computed`` and ``cached``.
         """
-        return self._run(paths, adapt, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                         scheduler=scheduler, classify=True)
+        return self._run(paths, adapt, adapt_by_speaker=adapt_by_speaker, jobs=jobs, cache_dir=cache_dir,
+                         progress=progress, scheduler=scheduler, classify=True)
 
     def embed(
         self,
         paths: Sources,
         *,
         adapt: Sources | None = None,
+        adapt_by_speaker: bool = False,
         jobs: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         progress: bool | None = None,
         scheduler: str | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`predict` with only the columns ``path``, ``z0``, ``z1``, ... and ``error``."""
-        return self._run(paths, adapt, jobs=jobs, cache_dir=cache_dir, progress=progress,
-                         scheduler=scheduler, classify=False)
+        return self._run(paths, adapt, adapt_by_speaker=adapt_by_speaker, jobs=jobs, cache_dir=cache_dir,
+                         progress=progress, scheduler=scheduler, classify=False)
 
     def adapt_normalization(self, features: np.ndarray, *, source: str = "adapt") -> Normalization:
         """Target normalization from raw features of unlabelled recordings of the new domain.
@@ -197,6 +271,7 @@ class TrainedModel:
         paths: Sources,
         adapt: Sources | None,
         *,
+        adapt_by_speaker: bool,
         jobs: int | None,
         cache_dir: str | os.PathLike[str] | None,
         progress: bool | None,
@@ -205,11 +280,26 @@ class TrainedModel:
     ) -> pd.DataFrame:
         from crossemo.features import extract_files
 
+        if adapt is not None and adapt_by_speaker:
+            raise PredictionError(
+                "adapt (recordings of the new domain) and adapt_by_speaker (each speaker by its own "
+                "statistics) exclude each other: choose one"
+            )
+        # Lists are read twice: for the files and for the source's name.
+        if not isinstance(paths, (str, os.PathLike)):
+            paths = list(paths)
         if adapt is not None and not isinstance(adapt, (str, os.PathLike)):
-            adapt = list(adapt)  # read twice: for the files and for the source's name
-        files = _recordings(paths)
+            adapt = list(adapt)
+        files, speakers = _speaker_recordings(paths) if adapt_by_speaker else (_recordings(paths), None)
         if not files:
             raise PredictionError("no recordings given to predict")
+        if speakers is not None:
+            unnamed = [file for file, speaker in zip(files, speakers, strict=True) if speaker is None]
+            if unnamed:
+                raise PredictionError(
+                    "adapting by speaker needs the recordings as a CSV list with a 'speaker' column; "
+                    f"{len(unnamed)} of {len(files)} have no speaker (e.g. {unnamed[0]})"
+                )
         adapt_files = [] if adapt is None else _recordings(adapt)
         # One extraction call for both lists: one worker pool, one progress bar.
         extracted = extract_files(
@@ -225,22 +315,27 @@ class TrainedModel:
         normalization = self.normalization
         if adapt is not None:
             adapted = extracted.iloc[len(files):]
-            usable = adapted[adapted[ERROR_COLUMN].isna()]
-            failed = adapted[adapted[ERROR_COLUMN].notna()]
             source = describe_sources(adapt)
-            if len(usable) < 2:
-                example = f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else ""
-                raise PredictionError(
-                    f"adapting needs at least 2 usable recordings of the new domain; {source} gave "
-                    f"{len(usable)} of {len(adapted)}{example}"
-                )
+            usable = _usable(adapted, f"adapting needs at least 2 usable recordings of the new domain; {source}")
             normalization = self.adapt_normalization(usable[names].to_numpy(dtype=np.float64), source=source)
         extracted = extracted.iloc[: len(files)].reset_index(drop=True)
         ok = extracted[ERROR_COLUMN].isna().to_numpy()
+        if speakers is not None:
+            _usable(extracted, f"adapting by speaker needs at least 2 usable recordings; {describe_sources(paths)}")
         values = extracted.loc[ok, names].to_numpy(dtype=np.float64)
-        latent = np.empty((0, self.latent_dim))
-        if ok.any():
-            latent = self.embed_features(values, normalization=normalization)
+        if speakers is not None:
+            owners = np.asarray(speakers, dtype=object)[ok]
+            standardized = self.speaker_standardize(values, owners)
+            # Beyond the outlier threshold of the statistics each row was standardized by.
+            out_of_range = (np.abs(standardized) > self.normalization.z).any(axis=1)
+            _, per_speaker = np.unique(owners.astype(str), return_counts=True)
+            described = {"source": BY_SPEAKER, "recordings": int(ok.sum()), "speakers": int(per_speaker.size),
+                         "own_statistics": int((per_speaker >= self.speaker_min_utterances).sum())}
+        else:
+            standardized = normalization.standardize(values)
+            out_of_range = normalization.out_of_range(values)
+            described = {"source": normalization.source, "recordings": normalization.recordings}
+        latent = self._encode(standardized) if ok.any() else np.empty((0, self.latent_dim))
 
         frame = pd.DataFrame({"path": extracted["path"].astype(object)})
         if classify:
@@ -259,15 +354,26 @@ class TrainedModel:
         )
         if classify:
             flags = pd.array([pd.NA] * len(frame), dtype="boolean")
-            flags[ok] = normalization.out_of_range(values)
+            flags[ok] = out_of_range
             frame[OUT_OF_RANGE_COLUMN] = flags
         frame[ERROR_COLUMN] = extracted[ERROR_COLUMN].astype(object)
         frame.attrs = {
             "method": self.method,
-            "normalization": {"source": normalization.source, "recordings": normalization.recordings},
+            "normalization": described,
+            "target_recordings": self.target_recordings,
             **counts,
         }
         return frame
+
+
+def _usable(extracted: pd.DataFrame, need: str) -> pd.DataFrame:
+    """The rows of ``extracted`` without an error; :class:`PredictionError` (``need`` gave ...) under two."""
+    usable = extracted[extracted[ERROR_COLUMN].isna()]
+    if len(usable) < 2:
+        failed = extracted[extracted[ERROR_COLUMN].notna()]
+        example = f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else ""
+        raise PredictionError(f"{need} gave {len(usable)} of {len(extracted)}{example}")
+    return usable
 
 
 def _recordings(paths: Sources) -> list[str]:
@@ -277,6 +383,14 @@ def _recordings(paths: Sources) -> list[str]:
         raise
     except RecordingsError as error:
         raise PredictionError(str(error)) from None
+
+
+def _speaker_recordings(paths: Sources) -> tuple[list[str], list[str | None]]:
+    try:
+        found = collect_speaker_recordings(paths)
+    except RecordingsError as error:
+        raise PredictionError(str(error)) from None
+    return [path for path, _ in found], [speaker for _, speaker in found]
 
 
 def prediction_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@
 study (no folds) with the very pipeline a fold of the study fits
 (:class:`crossemo.pipeline.EmotionPipeline`, parameters from
 :func:`crossemo.study.method_params`, rows outside the class set as unlabelled input
-when ``protocol.unlabelled = "use"``, one torch thread).  :func:`write_bundle` writes
+when ``protocol.unlabelled = "use"``, one torch thread); with ``adapt`` unlabelled
+recordings of the domain the model will be used on train a latent model target-aware,
+as a study's ``target_adapt`` fit does.  :func:`write_bundle` writes
 any fitted pipeline, a study fold's included, as a bundle (see
 :mod:`crossemo.bundle.format`); the folder is staged and renamed into place, and must
 load before it is.
@@ -12,8 +14,9 @@ load before it is.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +36,13 @@ from crossemo.bundle.format import (
     manifest_document,
 )
 from crossemo.bundle.load import load_model
+from crossemo.bundle.predict import ERROR_COLUMN
 from crossemo.config import StudyConfig
 from crossemo.errors import BundleError, ConfigError
+from crossemo.recordings import RecordingsError, Sources, collect_recordings, describe_sources
 
 if TYPE_CHECKING:
+    from crossemo.models.registry import Method
     from crossemo.pipeline import EmotionPipeline
     from crossemo.study import CorpusData
 
@@ -61,6 +67,7 @@ class TrainingData:
     unlabelled_corpora: np.ndarray | None = None  # ... of every unlabelled row
     entries: tuple = ()  # the config entries of the training corpora
     normalize: str = "pooled"  # protocol.normalize for this training set
+    target: np.ndarray | None = None  # raw features of unlabelled recordings of the target domain (train --adapt)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -134,14 +141,21 @@ def train_bundle(
     jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    adapt: Sources | None = None,
 ) -> Path:
     """Train ``method`` (any registered one) on all of the study's training corpus; write the bundle ``out``.
 
     ``config`` is a :class:`~crossemo.config.StudyConfig` or the path of a study
     TOML; ``epochs``, ``jobs`` and ``cache_dir`` override its values.  The model is
     fitted as one fold of the study fits it (see the module docstring) with the
-    study's first seed.  An existing bundle is replaced only with ``force``; a
-    non-empty folder that is not a bundle never is.  Returns ``out``.
+    study's first seed.  ``adapt`` names unlabelled recordings of the domain the
+    model will be used on (files, folders, CSV lists; at least two usable): their
+    features (the study's feature set, through its cache, outliers dropped) train the
+    latent model as ``target=`` rows, aligned by ``[model] alignment``; methods that
+    take no target (the baselines) refuse it.  Predicting that domain then wants the
+    same recordings as :meth:`TrainedModel.predict`'s ``adapt``.  An existing bundle
+    is replaced only with ``force``; a non-empty folder that is not a bundle never
+    is.  Returns ``out``.
     """
     from crossemo.models.registry import get_method
     from crossemo.pipeline import EmotionPipeline
@@ -153,14 +167,56 @@ def train_bundle(
     spec = get_method(method)
     out = Path(out).expanduser()
     check_destination(out, force=force)  # before the work, so a refusal costs nothing
-    data = training_data(config, progress=progress)
+    target = None
+    if adapt is not None:
+        target = target_features(config, spec, adapt, progress=progress)
+    data = replace(training_data(config, progress=progress), target=target)
     params = method_params(config, spec, int(config.protocol.seeds[0]))
     pipeline = EmotionPipeline(spec.name, params, scale_latent=config.protocol.scale_latent,
                                normalize=data.normalize, class_weight=classifier_class_weight(config))
     with single_thread():  # as the study's workers train: bit for bit the same model
         pipeline.fit(data.features, data.labels, corpora=data.corpora, unlabelled=data.unlabelled,
-                     unlabelled_corpora=data.unlabelled_corpora)
+                     unlabelled_corpora=data.unlabelled_corpora, target=data.target)
     return write_bundle(pipeline, out, data=data, config=config, force=force)
+
+
+def target_features(config: StudyConfig, method: Method, adapt: Sources, *, progress: bool | None = None) -> np.ndarray:
+    """Raw features of the recordings ``adapt`` names, to train ``method`` target-aware.
+
+    Refused, before anything is extracted, for a method that takes no target and for
+    fewer than two recordings; extracted with the study's feature set through its
+    cache; rows beyond ``protocol.outlier_z`` of their own statistics are dropped, as
+    the protocol drops a corpus' outliers.  At least two usable rows must remain.
+    """
+    from crossemo.features import extract_files, get_extractor
+    from crossemo.preprocessing import outlier_mask
+
+    if not method.takes_target:
+        raise ConfigError(
+            f"method {method.name} cannot train with recordings of the target domain (--adapt): only latent "
+            "models take them; train without --adapt (predict --adapt still normalizes with them)"
+        )
+    if not isinstance(adapt, (str, os.PathLike)):
+        adapt = list(adapt)  # read twice: for the files and for the source's name
+    source = describe_sources(adapt)
+    try:
+        files = collect_recordings(adapt)
+    except RecordingsError as error:
+        raise ConfigError(f"--adapt: {error}") from None
+    need = "training with target data needs at least 2 usable recordings of the target domain"
+    if len(files) < 2:
+        raise ConfigError(f"{need}; {source} names {len(files)}")
+    extracted = extract_files(files, feature_set=config.features.set, cache_dir=config.compute.cache_dir,
+                              jobs=config.compute.jobs, scheduler=config.compute.scheduler, progress=progress)
+    usable = extracted[extracted[ERROR_COLUMN].isna()]
+    values = usable[list(get_extractor(config.features.set).feature_names)].to_numpy(dtype=np.float64)
+    if len(values) >= 2:
+        values = values[outlier_mask(values, z=config.protocol.outlier_z)]
+    if len(values) < 2:
+        failed = extracted[extracted[ERROR_COLUMN].notna()]
+        example = f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else ""
+        raise ConfigError(f"{need}; {source} gave {len(values)} of {len(extracted)}{example}")
+    return values
 
 
 def write_bundle(
@@ -212,6 +268,11 @@ def write_bundle(
                 "per_class": {label: int(np.sum(data.labels == label)) for label in classifier.classes},
                 "params": dict(pipeline.params or {}),
                 "scale_latent": pipeline.latent_scaler_ is not None,
+                # Counted and hashed, never listed: the recordings' names may be private.
+                "target": None if data.target is None or not pipeline.method_.takes_target else {
+                    "recordings": int(len(data.target)),
+                    "features_sha256": hashlib.sha256(np.ascontiguousarray(data.target).tobytes()).hexdigest(),
+                },
             },
         },
         # "feature_set" as bundles before the extractor registry recorded it (e.g. "eGeMAPSv02").

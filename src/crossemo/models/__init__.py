@@ -21,8 +21,6 @@ from crossemo.models.estimators import (
     VAE,
     VAEAnnealing,
     VAESemiSupervised,
-    load_model_file,
-    model_from_state,
 )
 from crossemo.models.losses import cluster_loss, kl_divergence, reconstruction_loss
 from crossemo.models.registry import (
@@ -35,7 +33,13 @@ from crossemo.models.registry import (
 )
 from crossemo.models.schedules import beta_schedule
 from crossemo.models.state import read_state_file
-from crossemo.models.supervised import SUPERVISED_MODELS, DAESupervised, VAESupervised
+from crossemo.models.supervised import (
+    SUPERVISED_MODELS,
+    DAESupervised,
+    VAESupervised,
+    load_model_file,
+    model_from_state,
+)
 
 __all__ = [
     "ALIGNMENTS",

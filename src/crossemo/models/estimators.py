@@ -8,15 +8,13 @@ only then, so without a target each trains exactly as the paper's.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import MappingProxyType
-from typing import Any
 
 import torch
 
-from crossemo.errors import BundleError, ConfigError
+from crossemo.errors import ConfigError
 from crossemo.models.base import (  # noqa: F401 - re-exported for callers of the old layout
     LatentModel,
     ModelInputError,
@@ -25,7 +23,6 @@ from crossemo.models.base import (  # noqa: F401 - re-exported for callers of th
     encode_labels,
 )
 from crossemo.models.schedules import beta_schedule
-from crossemo.models.state import read_state_file
 from crossemo.models.training import (
     DenoisingObjective,
     Objective,
@@ -368,22 +365,3 @@ MODELS: Mapping[str, type[LatentModel]] = MappingProxyType(
         VAESemiSupervised.model_name: VAESemiSupervised,
     }
 )
-
-
-def model_from_state(
-    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]
-) -> LatentModel:
-    """Rebuild whichever latent model ``metadata["model"]`` names: the paper's four or a supervised one."""
-    # Imported here: the supervised models build on this module's classes.
-    from crossemo.models.supervised import SUPERVISED_MODELS
-
-    models = {**MODELS, **SUPERVISED_MODELS}
-    name = metadata.get("model")
-    if name not in models:
-        raise BundleError(f"unknown latent model {name!r}; expected one of {sorted(models)}")
-    return models[name].from_state(tensors, metadata)
-
-
-def load_model_file(path: str | os.PathLike[str]) -> LatentModel:
-    """Read a file written by any latent model's ``save``, whichever it is."""
-    return model_from_state(*read_state_file(path))

@@ -53,6 +53,11 @@ class Method:
     baseline: bool = False
     description: str = ""
 
+    @property
+    def takes_target(self) -> bool:
+        """``fit`` trains with ``target=`` rows: declared here, or by the estimator (``accepts_target``)."""
+        return bool(self.uses_target or getattr(self.estimator, "accepts_target", False))
+
     def accepted_options(self) -> tuple[str, ...]:
         """Constructor keywords a config may set in ``[model.options.<name>]``."""
         return tuple(name for name in _keywords(self.estimator) if name not in (*SHARED_SETTINGS, "seed"))

@@ -10,11 +10,17 @@ of the trained network.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
+import torch
+
+from crossemo.errors import BundleError
 from crossemo.models.base import LatentModel, _check_number
-from crossemo.models.estimators import DAE, DEFAULT_ALIGNMENT, DEFAULT_ALIGNMENT_WEIGHT, VAEAnnealing
+from crossemo.models.estimators import DAE, DEFAULT_ALIGNMENT, DEFAULT_ALIGNMENT_WEIGHT, MODELS, VAEAnnealing
+from crossemo.models.state import read_state_file
 from crossemo.models.training import SharedTerms
 
 DEFAULT_HEAD_WEIGHT = 1.0
@@ -155,3 +161,19 @@ class VAESupervised(_HeadMixin, VAEAnnealing):
 SUPERVISED_MODELS: Mapping[str, type[LatentModel]] = MappingProxyType(
     {DAESupervised.model_name: DAESupervised, VAESupervised.model_name: VAESupervised}
 )
+
+
+def model_from_state(
+    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]
+) -> LatentModel:
+    """Rebuild whichever latent model ``metadata["model"]`` names: the paper's four or a supervised one."""
+    models = {**MODELS, **SUPERVISED_MODELS}
+    name = metadata.get("model")
+    if name not in models:
+        raise BundleError(f"unknown latent model {name!r}; expected one of {sorted(models)}")
+    return models[name].from_state(tensors, metadata)
+
+
+def load_model_file(path: str | os.PathLike[str]) -> LatentModel:
+    """Read a file written by any latent model's ``save``, whichever it is."""
+    return model_from_state(*read_state_file(path))

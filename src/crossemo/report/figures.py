@@ -20,6 +20,7 @@ import matplotlib
 
 from crossemo.fileio import write_atomic_bytes
 from crossemo.report.canvas import FigureResult
+from crossemo.report.figures_circumplex import circumplex_figure
 from crossemo.report.figures_corpora import cross_corpus_matrix_figure, loco_figure
 from crossemo.report.figures_latent import hdr_levels, latent_overlap_figure, latent_scatter_figure
 from crossemo.report.figures_results import (
@@ -36,6 +37,7 @@ PNG_DPI = 120
 SVG_RASTER_DPI = 150  # resolution of the rasterized scatter layers inside SVGs
 FIGURE_STEMS = (
     "latent_scatter",
+    "circumplex",
     "balanced_accuracy",
     "bhattacharyya",
     "latent_overlap",
@@ -75,6 +77,7 @@ class RenderedFigure:
 
 FIGURE_BUILDERS: tuple[Callable[[RunData], list[FigureResult]], ...] = (
     latent_scatter_figure,
+    circumplex_figure,
     balanced_accuracy_figure,
     bhattacharyya_figure,
     latent_overlap_figure,

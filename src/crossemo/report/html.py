@@ -16,6 +16,7 @@ from html import escape
 
 from crossemo.fileio import path_to_text
 from crossemo.report.figures import RenderedFigure
+from crossemo.report.figures_circumplex import axes_table_html
 from crossemo.report.html_corpora import DESIGNS, cells_table, corpora_table
 from crossemo.report.run import RunData
 from crossemo.report.style import (
@@ -101,7 +102,7 @@ def _page(run: RunData, figures: list[RenderedFigure], *, generated: datetime | 
     sections = [
         ("summary", "Run summary", _summary_section(run)),
         ("key-results", "Within-corpus results", _table1_section(run)),
-        ("results", "All results", _results_section(run)),
+        ("results", "All results", _results_section(run) + axes_table_html(run.for_cell(cell))),
         ("figures", "Figures", _cell_note(run, cell) + _figures_section(figures)),
         ("details", "Configuration, versions, timings", _details_section(run)),
     ]

@@ -23,7 +23,7 @@ from pathlib import Path
 from crossemo.config import StudyConfig, check_paths, load_config
 from crossemo.errors import CrossemoError
 from crossemo.study.data import CorpusData, check_training_classes, load_corpora, load_corpus
-from crossemo.study.fitting import fit_and_evaluate, fit_task_pipeline
+from crossemo.study.fitting import fit_and_evaluate, fit_task_pipeline, warm_up_fits
 from crossemo.study.results import Results, ResultsError, package_versions, read_results
 from crossemo.study.rundir import TASKS_DIR, load_outcome, prepare_run_dir, save_outcome, write_outputs
 from crossemo.study.tasks import FitTask, TransferSet, build_tasks, method_params
@@ -131,6 +131,7 @@ def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, pr
         scheduler=config.compute.scheduler,
         progress=progress,
         description="fitting models",
+        warm_up=warm_up_fits,
     ):
         if isinstance(outcome, TaskFailure):
             task = pending[index]

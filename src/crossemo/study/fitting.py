@@ -97,3 +97,34 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def warm_up_fits() -> None:
+    """Do in this process what the first model fit would do once: imports and torch's lazy set-up.
+
+    Importing torch and the model, pipeline and evaluation code, then one forward
+    and backward pass and an optimizer step of a throwaway network, take seconds
+    the first time and little after.  Every global random state it could touch
+    (torch's, numpy's, Python's) is restored, so the fits that follow give
+    exactly the results they would give without it (they use their own
+    ``torch.Generator`` anyway).
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    import crossemo.evaluation.consistency  # noqa: F401  (imported here for the warm-up only)
+    import crossemo.evaluation.metrics  # noqa: F401
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            network = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+            optimizer = torch.optim.Adam(network.parameters())
+            loss = torch.nn.functional.mse_loss(network(torch.ones(16, 8)), torch.zeros(16, 2))
+            loss.backward()
+            optimizer.step()
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)

@@ -192,7 +192,7 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                                              params=params,
                                              transfers=speaker_sets, variant="speaker_norm",
                                              **{**common, **by_speaker}))
-                    if config.model.target_data == "adapt" and _takes_target(method):
+                    if config.model.target_data == "adapt" and method.takes_target:
                         for data in transfers:
                             evaluated = adapted[data.name]
                             tasks.append(FitTask(
@@ -203,11 +203,6 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                                 evaluate_within=False, **common,
                             ))
     return tasks
-
-
-def _takes_target(method: Method) -> bool:
-    """Whether ``method``'s estimator trains with ``target=`` rows (declared by the estimator)."""
-    return bool(method.uses_target or getattr(method.estimator, "accepts_target", False))
 
 
 def _adapt_rows(data: CorpusData, evaluated: TransferSet) -> np.ndarray:
