@@ -50,15 +50,18 @@ def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:
     has_latent = task.method.has_latent
     train_latent = pipeline.train_latent_
     evaluations = []
-    test_corpora = task.test_corpora if task.test_corpora is not None else np.full(len(task.test_labels), task.cell)
-    test_latent = pipeline.embed(task.test_features, corpora=test_corpora)
-    sets = []
     names = task.train_names
     pooled = task.cell if len(names) > 1 else None
-    within = task.variant or "within"
-    for name in ((*names, task.cell) if len(names) > 1 else names) if task.evaluate_within else ():
-        rows = np.flatnonzero(test_corpora == name) if name != task.cell else np.arange(len(test_corpora))
-        sets.append((within, name, test_latent[rows], task.test_labels[rows], task.test_paths[rows], None))
+    sets = []
+    if task.evaluate_within:
+        test_corpora = task.test_corpora if task.test_corpora is not None else np.full(len(task.test_labels), task.cell)
+        test_latent = pipeline.embed(task.test_features, corpora=test_corpora)
+        held_out = [(name, test_corpora == name) for name in names]
+        if pooled is not None:
+            held_out.append((pooled, np.ones(len(test_corpora), dtype=bool)))
+        within = task.variant or "within"
+        sets = [(within, name, test_latent[rows], task.test_labels[rows], task.test_paths[rows], None)
+                for name, rows in held_out]
     sets += [(t.condition, t.name, t.features, t.labels, t.paths, t.standardized) for t in task.transfers]
     for condition, corpus, features, labels, paths, standardized in sets:
         latent = features if standardized is None else pipeline.embed(features, standardized=standardized)
@@ -111,7 +114,6 @@ def warm_up_fits() -> None:
     """
     import random
 
-    import numpy as np
     import torch
 
     import crossemo.evaluation.consistency  # noqa: F401  (imported here for the warm-up only)

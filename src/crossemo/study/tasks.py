@@ -124,8 +124,11 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
     for classes in config.class_sets(cell):
         rows = train.class_rows(classes)
         # A corpus with its own `classes` adds its rows of those only.
-        own = np.array([label in config.corpus_classes(corpus) for label, corpus
-                        in zip(train.table["label"].to_numpy()[rows], corpus_of_row[rows])], dtype=bool)
+        row_labels, row_corpora = train.table["label"].to_numpy(dtype=object)[rows], corpus_of_row[rows]
+        own = np.zeros(rows.size, dtype=bool)
+        for name in cell.train:
+            mine = row_corpora == name
+            own[mine] = np.isin(row_labels[mine], config.corpus_classes(name))
         rows = rows[own]
         table = train.table.iloc[rows].reset_index(drop=True)
         features = train.features[rows]
@@ -141,6 +144,12 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                 data.name: target_norm_set(data, classes, config, seed)
                 for data in transfers
                 if "target_norm" in conditions or config.model.target_data == "adapt"
+            }
+            # Target-aware fits: each transfer corpus' unlabelled share, and its rest evaluated apart.
+            targets = {
+                name: (_adapt_rows(corpora[name], evaluated), replace(evaluated, condition="target_adapt"))
+                for name, evaluated in adapted.items()
+                if config.model.target_data == "adapt"
             }
             unseen = {data.name: unseen_set(data, classes) for data in transfers}
             plain_sets = tuple(
@@ -192,16 +201,12 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
                                              params=params,
                                              transfers=speaker_sets, variant="speaker_norm",
                                              **{**common, **by_speaker}))
-                    if config.model.target_data == "adapt" and method.takes_target:
-                        for data in transfers:
-                            evaluated = adapted[data.name]
-                            tasks.append(FitTask(
-                                key=keyed(method.name, variant="target_adapt", target=data.name), method=method,
-                                params=params,
-                                transfers=(replace(evaluated, condition="target_adapt"),),
-                                variant="target_adapt", target_features=_adapt_rows(data, evaluated),
-                                evaluate_within=False, **common,
-                            ))
+                    for name, (target_rows, evaluated) in targets.items() if method.takes_target else ():
+                        tasks.append(FitTask(
+                            key=keyed(method.name, variant="target_adapt", target=name), method=method,
+                            params=params, transfers=(evaluated,), variant="target_adapt",
+                            target_features=target_rows, evaluate_within=False, **common,
+                        ))
     return tasks
 
 
