@@ -1,6 +1,6 @@
-"""Throughput of feature extraction: cold cache, warm cache, and a plain openSMILE loop.
+"""Throughput of feature extraction per feature set: cold cache, warm cache, and a plain openSMILE loop.
 
-    python benchmarks/extract.py FOLDER [--jobs N] [--corpus NAME]
+    python benchmarks/extract.py FOLDER [--jobs N] [--corpus NAME] [--features NAME ...] [--no-plain]
 
 Finds every ``.wav`` under FOLDER (or reads it as corpus NAME with
 ``crossemo.corpora.read_corpus``, so the warm figure includes reading the corpus
@@ -10,8 +10,10 @@ table), then measures audio-seconds processed per wall-second for
 (b) the same call again (warm: hashing and reading the cache only),
 (c) a single-process loop of ``opensmile.Smile.process_file`` over the same files.
 
-Every file is read once before timing so that no run pays for a cold disk.
-Targets on two cores: cold >= 1.7 x the plain loop; warm RAVDESS (688 files) < 5 s.
+for each feature set (``--features``, repeatable: default egemaps, gemaps, compare and
+emobase; ``hf:MODEL[@LAYER]`` works too, without a plain loop).  Every file is read once
+before timing so that no run pays for a cold disk.  Targets on two cores (eGeMAPS):
+cold >= 1.7 x the plain loop; warm RAVDESS (688 files) < 5 s.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import pandas as pd
 import soundfile
 
 from crossemo.execution import default_jobs
-from crossemo.features import extract
+from crossemo.features import OpenSmileExtractor, extract, get_extractor
+
+DEFAULT_SETS = ("egemaps", "gemaps", "compare", "emobase")
 
 
 def corpus_table(folder: Path, corpus: str | None) -> pd.DataFrame:
@@ -53,10 +57,17 @@ def audio_seconds(files: list[Path]) -> float:
     return total
 
 
-def plain_loop(files: list[Path]) -> tuple[float, float]:
-    """Wall and CPU seconds for one ``opensmile.Smile`` calling ``process_file`` on each file in turn."""
+def plain_loop(files: list[Path], feature_set: str) -> tuple[float, float] | None:
+    """Wall and CPU seconds of one ``opensmile.Smile`` calling ``process_file`` on each file in turn.
+
+    ``None`` for a set that is not openSMILE's.
+    """
+    extractor = get_extractor(feature_set)
+    if not isinstance(extractor, OpenSmileExtractor):
+        return None
     smile = opensmile.Smile(
-        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+        feature_set=opensmile.FeatureSet[extractor.opensmile_feature_set],
+        feature_level=opensmile.FeatureLevel.Functionals,
     )
     start, start_cpu = time.perf_counter(), time.process_time()
     for file in files:
@@ -72,6 +83,8 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--corpus", default=None, help="read FOLDER as this corpus (e.g. ravdess)")
+    parser.add_argument("--features", action="append", help="feature set (repeatable; default: the openSMILE ones)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain openSMILE loops")
     args = parser.parse_args()
     folder = args.folder.expanduser().resolve()
 
@@ -83,30 +96,33 @@ def main() -> None:
     jobs = args.jobs or default_jobs()
     print(f"{len(files)} files, {seconds:.1f} s of audio, jobs={jobs}, load average {os.getloadavg()[0]:.2f}")
 
+    print(f"{'set':>10} {'features':>8} {'cold s':>8} {'cold a-s/s':>11} {'warm s':>7} {'warm a-s/s':>11} "
+          f"{'plain a-s/s':>11} {'cold/plain':>10}")
+    for feature_set in args.features or DEFAULT_SETS:
+        measure(feature_set, folder, args, table, files, seconds)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def measure(feature_set: str, folder: Path, args: argparse.Namespace, table: pd.DataFrame, files: list[Path],
+            seconds: float) -> None:
+    """One line of figures for ``feature_set``."""
     with tempfile.TemporaryDirectory(prefix="crossemo-bench-") as cache_dir:
         start = time.perf_counter()
-        cold = extract(table, cache_dir=cache_dir, jobs=args.jobs, progress=False)
+        cold = extract(table, feature_set=feature_set, cache_dir=cache_dir, jobs=args.jobs, progress=False)
         cold_s = time.perf_counter() - start
 
         start = time.perf_counter()
         warm_table = corpus_table(folder, args.corpus)
-        warm = extract(warm_table, cache_dir=cache_dir, jobs=args.jobs, progress=False)
+        warm = extract(warm_table, feature_set=feature_set, cache_dir=cache_dir, jobs=args.jobs, progress=False)
         warm_s = time.perf_counter() - start
     if warm.attrs["computed"]:
-        print(f"warning: the warm run computed {warm.attrs['computed']} files")
-
-    plain_s, plain_cpu_s = plain_loop(files)
-
-    rates = {"cold": seconds / cold_s, "warm": seconds / warm_s, "plain": seconds / plain_s}
-    print(f"cold  extract: {cold_s:7.2f} s  {rates['cold']:8.1f} audio-s/s  ({cold.attrs['computed']} computed)")
-    print(f"warm  extract: {warm_s:7.2f} s  {rates['warm']:8.1f} audio-s/s  (table reading included)")
-    print(f"plain loop   : {plain_s:7.2f} s  {rates['plain']:8.1f} audio-s/s")
-    # Below ~95 %, other processes took CPU from this run and every figure is depressed.
-    share = plain_cpu_s / plain_s
-    print(f"plain loop CPU share: {share:.0%} of a core, {1000 * plain_cpu_s / len(files):.0f} ms CPU per file")
-    print(f"cold/plain = {rates['cold'] / rates['plain']:.2f} x   warm/plain = {rates['warm'] / rates['plain']:.0f} x")
-    print(f"warm-run wall time: {warm_s:.2f} s; skipped: {len(cold.attrs['skipped'])}")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        print(f"warning: the warm run of {feature_set} computed {warm.attrs['computed']} files")
+    plain = None if args.no_plain else plain_loop(files, feature_set)
+    plain_rate = f"{seconds / plain[0]:11.1f}" if plain else f"{'-':>11}"
+    ratio = f"{(seconds / cold_s) / (seconds / plain[0]):10.2f}" if plain else f"{'-':>10}"
+    width = len(get_extractor(feature_set).feature_names)
+    print(f"{feature_set:>10} {width:>8} {cold_s:8.2f} {seconds / cold_s:11.1f} {warm_s:7.2f} "
+          f"{seconds / warm_s:11.1f} {plain_rate} {ratio}   ({len(cold.attrs['skipped'])} skipped)", flush=True)
 
 
 if __name__ == "__main__":

@@ -193,7 +193,9 @@ def test_predict_on_files_matches_the_pipeline_on_their_features(trained, worksp
     values = features[list(model.feature_names)].to_numpy(dtype=np.float64)
     latent_columns = [f"z{dimension}" for dimension in range(model.latent_dim)]
     assert list(predictions.columns) == [
-        "path", "predicted", *(f"score_{label}" for label in model.classes), *latent_columns, "out_of_range", "error",
+        "path", "predicted", *(f"score_{label}" for label in model.classes),
+        *(f"prob_{label}" for label in model.classes), "confidence", *latent_columns, "out_of_range", "uncertain",
+        "error",
     ]
     assert predictions["error"].isna().all()
     assert np.array_equal(predictions[latent_columns].to_numpy(), trained.pipeline.embed(values))
@@ -398,7 +400,7 @@ def test_edited_feature_names_are_refused(bundle_copy) -> None:
 
 
 def test_unknown_feature_extractor_is_refused(bundle_copy) -> None:
-    edit_json(bundle_copy, bundle.FEATURES_FILE, lambda document: document["extractor"].update(id="wav2vec"))
+    edit_json(bundle_copy, bundle.FEATURES_FILE, lambda document: document["extractor"].update(id="wav2vec", name="wav2vec"))
     rehash(bundle_copy)
 
     with pytest.raises(BundleError, match="features.json: unknown feature set 'wav2vec'"):
@@ -427,8 +429,8 @@ def test_other_package_versions_warn_but_load(bundle_copy) -> None:
 
 
 def test_newer_format_and_non_bundles_are_refused(bundle_copy, tmp_path) -> None:
-    edit_json(bundle_copy, bundle.MANIFEST, lambda document: document.update(format_version=2))
-    with pytest.raises(BundleError, match="format version 2"):
+    edit_json(bundle_copy, bundle.MANIFEST, lambda document: document.update(format_version=bundle.BUNDLE_VERSION + 1))
+    with pytest.raises(BundleError, match=f"format version {bundle.BUNDLE_VERSION + 1}"):
         bundle.load_model(bundle_copy)
     with pytest.raises(BundleError, match="no manifest.json"):
         bundle.load_model(tmp_path)
@@ -629,7 +631,7 @@ def test_ravdess_bundle_predicts_emodb_with_and_without_adapt(tmp_path) -> None:
     adapted = model.predict(evaluated, adapt=adapt, jobs=2, cache_dir=cache, progress=False)
 
     for predictions in (unseen, adapted):
-        assert predictions.shape == (len(evaluated), 1 + len(model.classes) + model.latent_dim + 3)
+        assert predictions.shape == (len(evaluated), 1 + 2 * len(model.classes) + model.latent_dim + 5)
         assert predictions["error"].isna().all()
     assert not np.allclose(unseen[["z0", "z1"]].to_numpy(), adapted[["z0", "z1"]].to_numpy())
     truth = table["label"].to_numpy()[eval_rows]

@@ -58,6 +58,20 @@ def test_extract_writes_features_and_reports_skips(runner, tmp_path):
     assert all({"path", "reason"} <= set(item) for item in summary["skipped"])
 
 
+def test_extract_takes_another_feature_set_and_refuses_an_unknown_one(runner, tmp_path):
+    root = make_corpus("emodb", tmp_path / "emodb", per_class=1)
+    out = tmp_path / "emodb.parquet"
+    command = ["extract", "emodb", str(root), "--out", str(out), "--jobs", "1", "--cache-dir", str(tmp_path / "c")]
+    result = runner.invoke(app, [*command, "--features", "gemaps", "--json"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert set(feature_names("gemaps")) <= set(table.columns) and not set(feature_names()) <= set(table.columns)
+
+    result = runner.invoke(app, [*command, "--features", "mfcc", "--force"])
+    assert result.exit_code == 2 and "unknown feature set 'mfcc'" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_run_reports_a_malformed_config_without_traceback(runner, tmp_path):
     config = tmp_path / "study.toml"
     config.write_text("[train]\ncorpus = 'emodb'\npath = 'x'\n[model]\nepoch = 3\n")

@@ -141,7 +141,8 @@ def test_unknown_feature_set_is_a_clear_error_naming_the_known_ones(tmp_path: Pa
     with pytest.raises(FeatureError, match="unknown feature set 'MFCC'") as caught:
         get_extractor("MFCC")
     known = str(caught.value).split("known: ", 1)[1]
-    assert [name for name in EXTRACTORS if name in known] == ["egemaps", "gemaps"]
+    assert [name for name in EXTRACTORS if name in known] == ["egemaps", "gemaps", "compare", "emobase"]
+    assert "hf:MODEL" in known
     assert "eGeMAPSv02" in known and "GeMAPSv01b" in known
     assert not list(tmp_path.iterdir())  # nothing was hashed or cached
 
@@ -150,7 +151,7 @@ def test_unknown_feature_set_is_a_clear_error_naming_the_known_ones(tmp_path: Pa
 
 
 def test_registry_names_aliases_and_one_instance_per_process() -> None:
-    assert list(EXTRACTORS) == ["egemaps", "gemaps"]
+    assert list(EXTRACTORS) == ["egemaps", "gemaps", "compare", "emobase"]
     with pytest.raises(TypeError):
         EXTRACTORS["mine"] = EXTRACTORS["egemaps"]  # type: ignore[index]
     egemaps = get_extractor("egemaps")
@@ -168,7 +169,12 @@ def test_registry_names_aliases_and_one_instance_per_process() -> None:
 
 @pytest.mark.parametrize(
     ("name", "smile_set", "count"),
-    [("egemaps", opensmile.FeatureSet.eGeMAPSv02, 88), ("gemaps", opensmile.FeatureSet.GeMAPSv01b, 62)],
+    [
+        ("egemaps", opensmile.FeatureSet.eGeMAPSv02, 88),
+        ("gemaps", opensmile.FeatureSet.GeMAPSv01b, 62),
+        ("compare", opensmile.FeatureSet.ComParE_2016, 6373),
+        ("emobase", opensmile.FeatureSet.emobase, 988),
+    ],
 )
 def test_opensmile_extractors_equal_process_signal_on_a_tone(
     tmp_path: Path, name: str, smile_set: opensmile.FeatureSet, count: int
@@ -497,7 +503,7 @@ def test_each_extractor_id_and_version_has_its_own_cache_folder(tmp_path: Path) 
     assert toy[["rms", "peak", "mean"]].dtypes.unique().tolist() == [np.dtype(np.float32)]
     np.testing.assert_array_equal(toy[["rms", "peak", "mean"]].to_numpy(), np.vstack([toy_values(p) for p in paths]))
     assert toy.attrs["feature_set"] == "toy"
-    assert toy.attrs["extractor"] == {"id": "toy", "version": "1", "feature_set": "toy", "n_features": 3,
+    assert toy.attrs["extractor"] == {"id": "toy", "name": "toy", "version": "1", "feature_set": "toy", "n_features": 3,
                                       "dtype": "float32"}
     assert feature_cache_dir(cache, ToyExtractor()) == cache / "features" / "toy-1"
     assert cached_keys(cache, ToyExtractor()) == cached_keys(cache) == {features.file_sha256(p) for p in paths}

@@ -177,3 +177,20 @@ def test_speaker_standardize_falls_back_to_corpus_statistics_below_the_threshold
     np.testing.assert_allclose(result[30:], corpus)  # the corpus' statistics: too few of its own
     own = speaker_standardize(features, speakers, min_utterances=4)
     np.testing.assert_allclose(own[30:].mean(axis=0), 0.0, atol=1e-12)  # at the threshold: its own
+
+
+def test_wide_feature_sets_tolerate_a_few_extreme_values_per_row() -> None:
+    from crossemo.preprocessing import OUTLIER_MAX_SHARE
+    from crossemo.settings import Protocol
+
+    assert Protocol().outlier_max_share == OUTLIER_MAX_SHARE  # the config's default is the function's
+    rng = np.random.default_rng(0)
+    narrow, wide = rng.normal(size=(400, 88)), rng.normal(size=(400, 3000))
+    narrow[0, 5] = wide[0, 5] = 1e6  # one extreme value
+    wide[1, :4] = 1e6  # four: more than floor(0.001 * 3000) = 3
+    # Below 1,000 features any one extreme value drops the row, as the paper does.
+    assert np.flatnonzero(~outlier_mask(narrow, z=10.0)).tolist() == [0]
+    assert np.flatnonzero(~outlier_mask(wide, z=10.0)).tolist() == [1]
+    assert np.flatnonzero(~outlier_mask(wide, z=10.0, max_share=0.0)).tolist() == [0, 1]
+    with pytest.raises(ConfigError, match=r"max_share must be in \[0, 1\)"):
+        outlier_mask(wide, max_share=1.0)

@@ -101,18 +101,30 @@ def test_report_is_written_and_self_contained(full_run):
     assert all("src='data:image/png;base64," in img for img in _imgs(html))
 
 
-def test_every_figure_is_embedded_and_written_as_png_and_svg(full_run):
+def test_every_figure_is_embedded_and_written_as_png_only_unless_svg_is_asked_for(full_run, tmp_path):
     run_dir, html = full_run
     pngs = _pngs(run_dir)
     assert {p.stem for p in pngs} == ALL_FIGURES
     assert len(_imgs(html)) == len(pngs)
     for png in pngs:
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-        svg = png.with_suffix(".svg")
-        assert svg.is_file() and b"<svg" in svg.read_bytes()[:2000]
+        assert not png.with_suffix(".svg").exists()
         assert f"id='img-{png.stem}'" in html
+    assert ">SVG</a>" not in html
     assert not list((run_dir / FIGURES_DIR).glob(".*.tmp")), "temporary files left behind"
     assert "Figure skipped" not in html
+
+
+def test_svg_figures_on_request_and_removed_once_no_longer_asked_for(finished_run, tmp_path):
+    run_dir = copy_run(finished_run, tmp_path)
+    html = write_report(run_dir, svg=True).read_text(encoding="utf-8")
+    pngs = _pngs(run_dir)
+    for png in pngs:
+        svg = png.with_suffix(".svg")
+        assert svg.is_file() and b"<svg" in svg.read_bytes()[:2000]
+        assert f"href='figures/{svg.name}'" in html
+    write_report(run_dir)
+    assert not list((run_dir / FIGURES_DIR).glob("*.svg")) and len(_pngs(run_dir)) == len(pngs)
 
 
 def test_every_image_has_alt_text_and_class(full_run):

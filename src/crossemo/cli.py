@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +14,19 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
+from crossemo.cli_output import (
+    check_new_file,
+    console,
+    print_corpora,
+    print_json,
+    print_segment_summary,
+    print_summary,
+    printable,
+    reader_options,
+    shown,
+    skip_line,
+    split_list,
+)
 from crossemo.errors import CrossemoError
 
 
@@ -66,29 +78,6 @@ def main_options(
     """Cross-lingual speech emotion recognition with latent representations."""
 
 
-def _console() -> Console:
-    return Console(stderr=True)
-
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _printable(text: str, *, newlines: bool = True) -> str:
-    """``text`` safe for a terminal: control characters (but newlines, if allowed) and
-    undecodable bytes (surrogates) as ``\\xNN``."""
-
-    def code(match: re.Match[str]) -> str:
-        character = match.group()
-        value = ord(character)
-        if newlines and character == "\n":
-            return character
-        if 0xDC80 <= value <= 0xDCFF:  # an undecodable byte, as os.fsdecode gives it
-            return f"\\x{value - 0xDC00:02x}"
-        return f"\\x{value:02x}" if value < 0x80 else "\ufffd"
-
-    return _UNPRINTABLE.sub(code, text)
-
-
 def _friendly(command):
     """Print a CrossemoError as one line on stderr and exit 2, instead of a traceback."""
 
@@ -97,41 +86,55 @@ def _friendly(command):
         try:
             return command(*args, **kwargs)
         except CrossemoError as error:
-            message = escape(_printable(str(error)))
-            _console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            message = escape(printable(str(error)))
+            console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
-            _console().print("interrupted: finished work is kept; run the same command again to resume")
+            console().print("interrupted: finished work is kept; run the same command again to resume")
             raise typer.Exit(code=130) from None
 
     return wrapper
 
 
-def _print_json(data: dict) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
 JobsOption = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).")]
 CacheOption = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache folder (default: the user's cache).")]
+FEATURES_HELP = ("Feature set: egemaps (default), gemaps, compare, emobase, or hf:MODEL[@LAYER] for a "
+                 "self-supervised model folder (LAYER: an index, last or mean).")
 SchedulerOption = Annotated[
     Optional[str], typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: local processes).")
+]
+ReaderOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--option", metavar="KEY=VALUE", help="An option of the corpus reader, e.g. table=emotion "
+                 "(audformat) or split=train (hf); repeat it for several."),
 ]
 
 
 @command()
 @_friendly
 def scan(
-    corpus: Annotated[str, typer.Argument(help="Corpus reader: iemocap, emodb, savee, cafe, urdu, aesd, ravdess, tess, manifest.")],
-    path: Annotated[Path, typer.Argument(help="Corpus folder (for manifest: the CSV file).")],
+    corpus: Annotated[Optional[str], typer.Argument(help="Corpus reader name (see scan --list).")] = None,
+    path: Annotated[Optional[Path], typer.Argument(help="Corpus folder (for manifest: the CSV file).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    list_corpora: Annotated[
+        bool, typer.Option("--list", help="List every corpus crossemo reads, with its language and layout.")
+    ] = False,
+    option: ReaderOption = None,
 ) -> None:
-    """List a corpus: files, labels and speakers, and what was skipped."""
-    from crossemo.corpora import class_by_speaker, read_corpus, summarize
+    """List a corpus: files, labels and speakers, and what was skipped (or, with --list, the corpora)."""
+    from crossemo.corpora import class_by_speaker, describe_corpora, read_corpus, summarize
 
-    table = read_corpus(corpus, path)
+    if list_corpora:
+        if corpus is not None or path is not None:
+            raise typer.BadParameter("scan --list takes no corpus or path")
+        print_corpora(describe_corpora(), as_json=as_json)
+        return
+    if corpus is None or path is None:
+        raise typer.BadParameter("scan needs a corpus name and its path (or --list to see the corpora)")
+    table = read_corpus(corpus, path, **reader_options(option))
     summary = summarize(table)
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     counts = class_by_speaker(table)
     view = Table(title=f"{summary['corpus']} ({summary['language']}): {summary['files']} files, "
@@ -143,13 +146,8 @@ def scan(
         view.add_row(str(speaker), *(str(int(value)) for value in row))
     Console().print(view)
     if summary["skipped"]:
-        _console().print(f"{len(summary['skipped'])} file(s) skipped, e.g. {_skip_line(summary['skipped'][0])}",
+        console().print(f"{len(summary['skipped'])} file(s) skipped, e.g. {skip_line(summary['skipped'][0])}",
                          highlight=False, soft_wrap=True)
-
-
-def _skip_line(item: dict) -> str:
-    """A skip record on one terminal line: its path is text already, its reason may hold anything."""
-    return escape(f"{_printable(str(item['path']), newlines=False)}: {_printable(str(item['reason']), newlines=False)}")
 
 
 @command()
@@ -163,19 +161,22 @@ def extract(
     cache_dir: CacheOption = None,
     scheduler: SchedulerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+    features: Annotated[str, typer.Option("--features", help=FEATURES_HELP)] = "egemaps",
+    option: ReaderOption = None,
 ) -> None:
-    """Extract the 88 eGeMAPSv02 functionals of a corpus into a Parquet table."""
+    """Extract the features of a corpus (eGeMAPSv02 functionals by default) into a Parquet table."""
     from crossemo.features import extract_corpus
 
     summary = extract_corpus(corpus, path, out, jobs=jobs, cache_dir=cache_dir,
-                             scheduler=scheduler, progress=None, force=force)
+                             scheduler=scheduler, progress=None, force=force, feature_set=features,
+                             options=reader_options(option))
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
-    _console().print(f"{summary['extracted']} of {summary['files']} files -> {escape(summary['out'])}",
+    console().print(f"{summary['extracted']} of {summary['files']} files -> {escape(summary['out'])}",
                      highlight=False)
     for item in summary["skipped"]:
-        _console().print(f"  skipped {_skip_line(item)}", highlight=False, soft_wrap=True)
+        console().print(f"  skipped {skip_line(item)}", highlight=False, soft_wrap=True)
 
 
 @command()
@@ -191,32 +192,27 @@ def run(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     cache_dir: CacheOption = None,
+    features: Annotated[Optional[list[str]], typer.Option(
+        "--features", help=FEATURES_HELP + " Override features.set; repeat it to compare several sets.")] = None,
 ) -> None:
     """Run a study: features, folds, models, transfer, metrics, report."""
     from crossemo.config import load_config
     from crossemo.study import run_study
 
-    study = load_config(config, epochs=epochs, methods=_split(methods), seeds=_split(seeds, int),
-                        jobs=jobs, scheduler=scheduler, cache_dir=cache_dir)
+    study = load_config(config, epochs=epochs, methods=split_list(methods), seeds=split_list(seeds, int),
+                        jobs=jobs, scheduler=scheduler, cache_dir=cache_dir, features=features)
     results = run_study(study, out, force=force, report=False)
     path = _write_report(out)
     print_summary(results)
-    _console().print(f"report: {_shown(path)}", highlight=False)
+    console().print(f"report: {shown(path)}", highlight=False)
 
 
-def _write_report(run_dir: Path, *, cell: str | None = None) -> Path:
+def _write_report(run_dir: Path, *, cell: str | None = None, svg: bool = False) -> Path:
     """Write the report of ``run_dir`` with a spinner: figures take several seconds."""
     from crossemo.report import write_report
 
-    with _console().status("writing the report: figures and HTML"):
-        return write_report(run_dir, cell=cell)
-
-
-def _shown(path: Path) -> str:
-    """A path for a terminal line (see :func:`crossemo.fileio.path_to_text`), markup escaped."""
-    from crossemo.fileio import path_to_text
-
-    return escape(path_to_text(path))
+    with console().status("writing the report: figures and HTML"):
+        return write_report(run_dir, cell=cell, svg=svg)
 
 
 @command()
@@ -226,10 +222,11 @@ def report(
     cell: Annotated[str | None, typer.Option(
         "--cell", help="Training set whose figures to draw in detail (e.g. ravdess+emodb); default: the first."
     )] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write every figure as SVG (vector graphics).")] = False,
 ) -> None:
     """Write RUN_DIR/report.html and RUN_DIR/figures/ from a finished run."""
-    path = _write_report(run_dir, cell=cell)
-    _console().print(f"report: {_shown(path)}", highlight=False)
+    path = _write_report(run_dir, cell=cell, svg=svg)
+    console().print(f"report: {shown(path)}", highlight=False)
 
 
 @command()
@@ -242,7 +239,7 @@ def synth(
     from crossemo.synth import synthesize
 
     manifest = synthesize(out, seed=seed)
-    _console().print(f"manifest: {manifest}")
+    console().print(f"manifest: {manifest}")
 
 
 @command()
@@ -256,7 +253,7 @@ def demo(
 
     results = run_demo(out, force=force)
     print_summary(results)
-    _console().print(f"report: {_shown((out / 'report.html').resolve())}", highlight=False)
+    console().print(f"report: {shown((out / 'report.html').resolve())}", highlight=False)
 
 
 @command()
@@ -267,7 +264,7 @@ def methods(as_json: Annotated[bool, typer.Option("--json", help="Print the regi
 
     described = describe_methods()
     if as_json:
-        _print_json({"methods": described})
+        print_json({"methods": described})
         return
     view = Table(title="registered methods")
     for column in ("name", "label", "kind", "needs", "description"):
@@ -275,32 +272,6 @@ def methods(as_json: Annotated[bool, typer.Option("--json", help="Print the regi
     for item in described:
         view.add_row(item["name"], item["label"], item["kind"], ", ".join(item["needs"]) or "-", item["description"])
     Console().print(view)
-
-
-def print_summary(results: dict) -> None:
-    """A table of mean balanced accuracy per method, corpus and condition."""
-    view = Table(title="balanced accuracy, % (mean over folds [95% CI])")
-    for column in ("classes", "method", "corpus", "condition", "accuracy", "log BD"):
-        view.add_column(column, no_wrap=True)
-    for record in results["results"]:
-        accuracy = record["balanced_accuracy"]
-        low, high = accuracy["ci95"]
-        log_bd = record["log_bhattacharyya"]
-        view.add_row(
-            str(record["classes"]), record["method"], record["corpus"], record["condition"],
-            f"{100 * accuracy['mean']:.1f} [{100 * low:.1f}, {100 * high:.1f}]",
-            "" if log_bd is None else f"{log_bd['mean']:.2f}",
-        )
-    Console().print(view)
-
-
-def _split(text: str | None, kind=str):
-    if text is None:
-        return None
-    try:
-        return [kind(part.strip()) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise CrossemoError(f"cannot read {text!r} as a comma-separated list of {kind.__name__}") from None
 
 
 def main() -> None:  # pragma: no cover - entry point
@@ -324,17 +295,19 @@ def train(
     ] = None,
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
+    features: Annotated[Optional[str], typer.Option(
+        "--features", help=FEATURES_HELP + " Overrides the config's; the bundle remembers it.")] = None,
 ) -> None:
     """Train one model on the whole training corpus and write a bundle for `predict`."""
     from crossemo.bundle import train_bundle
 
     path = train_bundle(config, method, out, force=force, epochs=epochs, jobs=jobs, cache_dir=cache_dir,
-                        adapt=adapt)
-    _console().print(f"bundle: {path}")
+                        adapt=adapt, features=features)
+    console().print(f"bundle: {path}")
     if adapt is not None:
         # The encoder saw the target rows standardized by their own statistics: so should its input.
-        _console().print(f"hint: to predict recordings of that domain, pass the same recordings to predict: "
-                         f"--adapt {_shown(adapt)}", highlight=False, soft_wrap=True)
+        console().print(f"hint: to predict recordings of that domain, pass the same recordings to predict: "
+                         f"--adapt {shown(adapt)}", highlight=False, soft_wrap=True)
 
 
 @command()
@@ -353,13 +326,40 @@ def predict(
         typer.Option("--adapt-by-speaker", help="Normalize each speaker by its own recordings; PATHS are CSV "
                                                 "lists with a 'speaker' column."),
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing --out, --summary and --plot files.")] = False,
     jobs: JobsOption = None,
     cache_dir: CacheOption = None,
+    min_confidence: Annotated[
+        Optional[float],
+        typer.Option("--min-confidence", help="Flag predictions whose calibrated confidence is below this "
+                                              "probability as uncertain (0 < p < 1)."),
+    ] = None,
+    segment: Annotated[
+        Optional[str],
+        typer.Option("--segment", metavar="MODE[:LENGTH[:HOP]]",
+                     help="One row per segment of each recording: vad (speech, Silero VAD), energy (sound above "
+                          "the noise floor) or window (fixed windows), e.g. vad, energy:5, window:3:1.5; long "
+                          "stretches become windows of LENGTH s (default 3) every HOP s (default LENGTH/2)."),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option("--plot", metavar="DIR", help="With --segment: write a timeline figure (PNG) per recording "
+                                                   "into DIR."),
+    ] = None,
+    summary: Annotated[
+        Optional[Path],
+        typer.Option("--summary", metavar="FILE.csv", help="With --segment: write the per-recording summary "
+                                                           "(speech time, share of time per emotion) to FILE.csv."),
+    ] = None,
+    features: Annotated[Optional[str], typer.Option(
+        "--features", help="The bundle's feature set named anew, e.g. hf:NEW_FOLDER@6 when its model folder "
+                           "moved (default: the one it was trained on; another set is refused).")] = None,
 ) -> None:
     """Predict emotions of recordings with a trained bundle: label, class scores, latent, flags.
 
-    Exits with an error, writing nothing, when no recording could be predicted.
+    With --segment, long recordings are read in blocks and cut into segments, each predicted
+    (start_s, end_s), and a summary per recording is printed. Exits with an error, writing
+    nothing, when no recording could be predicted.
     """
     from crossemo.bundle import predict_files, prediction_records
 
@@ -368,15 +368,39 @@ def predict(
     if adapt is not None and adapt_by_speaker:
         raise CrossemoError("--adapt and --adapt-by-speaker exclude each other: normalize with the new domain's "
                             "recordings or with each speaker's own, not both")
+    if segment is None and (plot is not None or summary is not None):
+        raise CrossemoError("--plot and --summary describe segments over time: give --segment too (e.g. --segment vad)")
+    if summary is not None:
+        check_new_file(summary, force=force, option="--summary")
     predictions = predict_files(model_dir, paths, out=out, adapt=adapt, adapt_by_speaker=adapt_by_speaker,
-                                jobs=jobs, cache_dir=cache_dir, force=force)
+                                jobs=jobs, cache_dir=cache_dir, force=force, min_confidence=min_confidence,
+                                segment=segment, plot=plot, features=features)
     if as_json:
         sys.stdout.write(json.dumps(prediction_records(predictions), indent=2) + "\n")
     failed = int(predictions["error"].notna().sum())
-    _console().print(f"{len(predictions) - failed} of {len(predictions)} recordings predicted"
-                     + (f", {failed} with an error" if failed else "") + (f" -> {_shown(out)}" if out else ""),
+    what = "segments" if segment is not None else "recordings"
+    console().print(f"{len(predictions) - failed} of {len(predictions)} {what} predicted"
+                     + (f", {failed} with an error" if failed else "") + (f" -> {shown(out)}" if out else ""),
                      highlight=False)
+    if segment is not None:
+        print_segment_summary(predictions, summary)
+    if plot is not None:
+        console().print(f"timeline figures: {shown(plot)}", highlight=False)
     trained_with = predictions.attrs.get("target_recordings", 0)
     if trained_with and adapt is None and not adapt_by_speaker:
-        _console().print(f"hint: this model trained with {trained_with} recordings of a target domain; for "
+        console().print(f"hint: this model trained with {trained_with} recordings of a target domain; for "
                          "recordings of that domain pass them with --adapt", highlight=False, soft_wrap=True)
+
+
+@command()
+@_friendly
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="A bundle written by `train`.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="ONNX file to write: features in, class probabilities out.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --onnx file.")] = False,
+) -> None:
+    """Export a trained bundle as an ONNX graph (feature extraction stays in Python: openSMILE)."""
+    from crossemo.bundle import export_onnx
+
+    path = export_onnx(model_dir, onnx, force=force)
+    console().print(f"onnx: {shown(path)}", highlight=False)

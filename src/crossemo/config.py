@@ -34,7 +34,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from crossemo.corpora.base import LABELS
-from crossemo.errors import ConfigError
+from crossemo.errors import ConfigError, CrossemoError
 from crossemo.settings import (  # noqa: F401 - the sections are part of this module's API
     CELL_SEPARATOR,
     MAX_SEED,
@@ -116,13 +116,42 @@ class StudyConfig(_Strict):
     def _latent_fits_features(self) -> StudyConfig:
         from crossemo.features import get_extractor
 
-        width = len(get_extractor(self.features.set).feature_names)
-        if self.model.latent_dim >= width:
-            raise ValueError(
-                f"model.latent_dim {self.model.latent_dim} must be smaller than the {width} features of "
-                f"{self.features.set}"
-            )
+        for name in self.features.sets:
+            try:
+                width = len(get_extractor(name).feature_names)
+            except CrossemoError as error:  # an hf: model folder that is missing or unreadable
+                raise ValueError(f"features.set: {error}") from None
+            if self.model.latent_dim >= width:
+                raise ValueError(
+                    f"model.latent_dim {self.model.latent_dim} must be smaller than the {width} features of {name}"
+                )
         return self
+
+    @property
+    def feature_set(self) -> str:
+        """The study's one feature set; :class:`ConfigError` when it lists several (see :meth:`for_feature_set`)."""
+        sets = self.features.sets
+        if len(sets) != 1:
+            raise ConfigError(
+                f"this study lists {len(sets)} feature sets ({', '.join(sets)}); this step needs one: "
+                "choose it with --features NAME"
+            )
+        return sets[0]
+
+    def with_feature_sets(self, names: list[str]) -> StudyConfig:
+        """This study on the feature sets ``names`` instead of its own (validated as when read)."""
+        data = self.model_dump()
+        data["features"] = {**data["features"], "set": names[0] if len(names) == 1 else list(names)}
+        try:
+            return StudyConfig.model_validate(data)
+        except ValidationError as error:
+            raise ConfigError(_describe(error, single_train=False)) from None
+
+    def for_feature_set(self, name: str) -> StudyConfig:
+        """This study on the feature set ``name`` alone (one of :attr:`Features.sets`)."""
+        if name not in self.features.sets:
+            raise ConfigError(f"feature set {name!r} is not one of the study's: {', '.join(self.features.sets)}")
+        return self.model_copy(update={"features": self.features.model_copy(update={"set": name})})
 
     def entries(self) -> list[CorpusEntry]:
         """Every corpus of the study, training corpora first."""
@@ -192,6 +221,8 @@ class StudyConfig(_Strict):
 
 def parse_config(data: dict, *, base_dir: Path | None = None) -> StudyConfig:
     """Validate a config dictionary; relative paths are taken from ``base_dir``."""
+    if base_dir is not None:
+        data = _resolve_model_folders(data, base_dir)
     try:
         config = StudyConfig.model_validate(data)
     except ValidationError as error:
@@ -228,11 +259,12 @@ def load_config(path: str | Path, **overrides: object) -> StudyConfig:
 def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str] | None = None,
                     seeds: list[int] | None = None, folds: int | None = None,
                     jobs: int | None = None, scheduler: str | None = None,
-                    cache_dir: str | Path | None = None) -> dict:
+                    cache_dir: str | Path | None = None, features: list[str] | None = None) -> dict:
     """Return a copy of ``data`` with command-line overrides applied.
 
     ``epochs`` and ``methods`` set ``model.*``; ``seeds`` and ``folds`` set
-    ``protocol.*``; ``jobs``, ``scheduler`` and ``cache_dir`` set ``compute.*``.
+    ``protocol.*``; ``jobs``, ``scheduler`` and ``cache_dir`` set ``compute.*``;
+    ``features`` sets ``features.set`` (one set, or several to compare).
 
     >>> apply_overrides({"compute": {"jobs": 4}}, scheduler="tcp://10.0.0.5:8786")["compute"]
     {'jobs': 4, 'scheduler': 'tcp://10.0.0.5:8786'}
@@ -241,6 +273,8 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
     model = data.setdefault("model", {})
     protocol = data.setdefault("protocol", {})
     compute = data.setdefault("compute", {})
+    if features:
+        data.setdefault("features", {})["set"] = features[0] if len(features) == 1 else list(features)
     if jobs is not None:
         compute["jobs"] = jobs
     if scheduler is not None:
@@ -261,6 +295,32 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
 def config_to_dict(config: StudyConfig) -> dict:
     """A JSON-able dictionary of ``config`` (paths as strings)."""
     return config.model_dump(mode="json")
+
+
+def _resolve_model_folders(data: dict, base_dir: Path) -> dict:
+    """``data`` with every ``hf:`` feature set naming a folder relative to the config made absolute.
+
+    A name that is no folder there (a model id in the Hugging Face cache) is left as it is.
+    """
+    from crossemo.features.ssl import PREFIX
+
+    features = data.get("features")
+    if not isinstance(features, dict):
+        return data
+
+    def resolved(name: object) -> object:
+        if not isinstance(name, str) or not name.startswith(PREFIX):
+            return name
+        model, _, layer = name[len(PREFIX):].rpartition("@")
+        model, suffix = (model, "@" + layer) if model else (layer, "")
+        folder = Path(model).expanduser()
+        if folder.is_absolute() or not (base_dir / folder).is_dir():
+            return name
+        return f"{PREFIX}{(base_dir / folder).resolve()}{suffix}"
+
+    value = features.get("set")
+    value = [resolved(name) for name in value] if isinstance(value, list) else resolved(value)
+    return {**data, "features": {**features, "set": value}}
 
 
 def _resolve(entry: CorpusEntry, base_dir: Path) -> CorpusEntry:

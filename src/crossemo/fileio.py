@@ -10,6 +10,11 @@ that is not UTF-8).  Such a string cannot be written as UTF-8, so wherever a pat
 becomes data (a table column, a cache key, CSV, JSON, HTML, a message) it is
 written as :func:`path_to_text`, and :func:`path_from_text` turns such text (a
 table read back, a manifest cell) into the path again, exactly.
+
+Audio stored inside a table file (a Hugging Face dataset's Parquet or Arrow shard)
+is named by a path too, an :class:`EmbeddedAudio` reference
+``<shard>::<column>::<row>`` (:func:`embedded_path`, :func:`embedded_reference`),
+so that tables, caches and messages treat it like any other recording.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -32,6 +38,11 @@ _ESCAPE_HEX = "x(?:[01][0-9a-fA-F]|7[fF]|[89a-fA-F][0-9a-fA-F])"
 # "xNN" for exactly the codes path_to_text writes as \xNN.
 _TO_TEXT = re.compile(f"\\\\(?=\\\\|{_ESCAPED}|{_ESCAPE_HEX})|{_ESCAPED}")
 _FROM_TEXT = re.compile(f"\\\\(\\\\|{_ESCAPE_HEX})")
+_EMBEDDED = re.compile(r"(?P<shard>.+\.(?:parquet|arrow))::(?P<column>.+)::(?P<row>[0-9]+)", re.DOTALL)
+EMBEDDED_SEPARATOR = "::"
+"""Separates an :class:`EmbeddedAudio` reference's shard, column and row."""
+EMBEDDED_ROW_DIGITS = 6
+"""Rows are written with at least this many digits, so that sorting paths as text keeps a shard's rows in order."""
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
@@ -161,15 +172,57 @@ def _unescape(match: re.Match[str]) -> str:
     return chr(code) if code < 0x80 else chr(0xDC00 + code)
 
 
+class EmbeddedAudio(NamedTuple):
+    """Audio held in one cell of a table file: row ``row`` (from 0) of ``column`` in ``shard``."""
+
+    shard: str
+    column: str
+    row: int
+
+
+def embedded_path(shard: str | os.PathLike[str], column: str, row: int) -> str:
+    """The path naming the audio in row ``row`` (from 0) of ``column`` of the Parquet or Arrow file ``shard``.
+
+    >>> embedded_path("data/train-00000-of-00001.parquet", "audio", 12)
+    'data/train-00000-of-00001.parquet::audio::000012'
+    >>> embedded_reference(embedded_path("/d/x.arrow", "audio", 3))
+    EmbeddedAudio(shard='/d/x.arrow', column='audio', row=3)
+    """
+    return EMBEDDED_SEPARATOR.join((os.fspath(shard), column, f"{int(row):0{EMBEDDED_ROW_DIGITS}d}"))
+
+
+def embedded_reference(path: str | os.PathLike[str]) -> EmbeddedAudio | None:
+    """The :class:`EmbeddedAudio` that ``path`` names, or ``None`` for a path of a file.
+
+    A reference is ``<shard>::<column>::<row>`` where ``shard`` ends in ``.parquet``
+    or ``.arrow`` and ``row`` is a decimal number (leading zeros allowed); a file
+    that exists under such a name is a file.
+
+    >>> embedded_reference("clips/a.wav") is None, embedded_reference("a.parquet::audio::x") is None
+    (True, True)
+    """
+    if not isinstance(path, str | os.PathLike):
+        return None
+    name = os.fspath(path)
+    match = _EMBEDDED.fullmatch(name)
+    if match is None or os.path.lexists(name):
+        return None
+    return EmbeddedAudio(match["shard"], match["column"], int(match["row"]))
+
+
 @contextlib.contextmanager
 def openable_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """``path`` as a name any library opens: itself, or a link to it with a UTF-8 name.
 
     Libraries that encode a ``str`` path strictly as UTF-8 (libsndfile through
     soundfile) cannot open a name with undecodable bytes; for such a name a symbolic
-    link in a private temporary folder stands in while the block runs.
+    link in a private temporary folder stands in while the block runs.  An
+    :class:`EmbeddedAudio` reference is passed on unchanged: its shard is opened by Python.
     """
     name = os.fspath(path)
+    if embedded_reference(name) is not None:
+        yield name
+        return
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:

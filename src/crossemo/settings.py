@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from crossemo.corpora.base import LABELS
 
@@ -56,6 +56,13 @@ class CorpusEntry(_Strict):
             "those the training set has; a training corpus adds its rows of them."
         ),
     )
+    options: dict[str, str | bool | int | float | list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "The reader's own options, e.g. {table = \"emotion.categories.train\", emotion = \"emotion\"} for "
+            "audformat or {split = \"train\", speaker = \"client_id\"} for hf (see each reader's docstring)."
+        ),
+    )
 
     @property
     def display_name(self) -> str:
@@ -74,6 +81,25 @@ class CorpusEntry(_Strict):
     @classmethod
     def _known_classes(cls, classes: list[str] | None) -> list[str] | None:
         return None if classes is None else _check_classes(classes)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> CorpusEntry:
+        from crossemo.corpora import check_reader_options
+        from crossemo.errors import CorpusLayoutError
+
+        try:  # runs only once the reader is known (an unknown one fails its field's check)
+            check_reader_options(self.corpus, self.options)
+        except CorpusLayoutError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_options(self, serialize):
+        # An entry without options dumps as before they existed: fits' keys and saved configs stay the same.
+        data = serialize(self)
+        if not self.options and isinstance(data, dict):
+            data.pop("options", None)
+        return data
 
 
 class Protocol(_Strict):
@@ -115,6 +141,13 @@ class Protocol(_Strict):
         ),
     )
     outlier_z: float = Field(default=10.0, gt=0.0)
+    outlier_max_share: float = Field(
+        default=0.001, ge=0.0, lt=1.0,
+        description=(
+            "Share of a row's features that may lie beyond outlier_z before it is dropped: none below 1,000 "
+            "features (the paper's rule), a few of ComParE's 6,373 (see crossemo.preprocessing.outlier_mask)."
+        ),
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     baselines: list[str] = Field(
         default_factory=lambda: list(_registry().baseline_names()),
@@ -253,18 +286,34 @@ class ModelSettings(_Strict):
 
 
 class Features(_Strict):
-    set: str = Field(default="egemaps", description="Feature extractor (see crossemo.features.EXTRACTORS).")
+    set: str | list[str] = Field(
+        default="egemaps",
+        description=(
+            "Feature set: a registered one (egemaps, gemaps, compare, emobase; see "
+            "crossemo.features.EXTRACTORS) or hf:MODEL[@LAYER], a self-supervised model folder. A list "
+            "of sets runs the study once per set and compares them."
+        ),
+    )
 
     @field_validator("set")
     @classmethod
-    def _known_set(cls, name: str) -> str:
-        from crossemo.features import FeatureError, get_extractor
+    def _known_sets(cls, value: str | list[str]) -> str | list[str]:
+        from crossemo.features import FeatureError, check_feature_set_name
 
+        names = [value] if isinstance(value, str) else _unique_list(value)
+        if not names:
+            raise ValueError("list at least one feature set")
         try:
-            get_extractor(name)
+            for name in names:
+                check_feature_set_name(name)
         except FeatureError as error:
             raise ValueError(str(error)) from None
-        return name
+        return value
+
+    @property
+    def sets(self) -> list[str]:
+        """The feature sets of the study, in the config's order."""
+        return [self.set] if isinstance(self.set, str) else list(self.set)
 
 
 class Classifier(_Strict):

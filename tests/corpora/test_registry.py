@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
-from crossemo.corpora import COLUMNS, LABELS, READERS, class_by_speaker, read_corpus, summarize
+from crossemo.cli import app
+from crossemo.corpora import COLUMNS, LABELS, READERS, class_by_speaker, describe_corpora, read_corpus, summarize
 from crossemo.errors import CorpusLayoutError, CrossemoError
 from tests.fixtures import BUILDERS, make_corpus, write_tone
 
@@ -21,12 +24,89 @@ LANGUAGES = {
     "aesd": "el",
     "ravdess": "en",
     "tess": "en",
+    "cremad": "en",
+    "emovo": "it",
+    "casia": "zh",
+    "nemo": "pl",
+    "shemo": "fa",
+    "subesco": "bn",
+    "esd": "en,zh",  # by speaker
 }
+"""The directory corpora (SPEC section 5) and the language ``summarize`` reports for each."""
 
 
 def test_registry_names_every_corpus_and_has_a_fixture_for_each() -> None:
-    assert set(READERS) == {*LANGUAGES, "manifest"}
-    assert set(BUILDERS) == set(READERS)
+    assert {*LANGUAGES, "manifest"} <= set(READERS)
+    assert set(BUILDERS) == {*LANGUAGES, "manifest"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every directory corpus, generated once with its odd cases, by name."""
+    root = tmp_path_factory.mktemp("generated")
+    return {name: make_corpus(name, root / name, odd_cases=True) for name in LANGUAGES}
+
+
+@pytest.mark.parametrize("reader", sorted(LANGUAGES))
+def test_no_reader_takes_another_corpus_for_its_own(generated: dict[str, Path], reader: str) -> None:
+    # Corpora are recognised by the content of their names (CASIA and ESD: their folders), so
+    # reading any other generated corpus finds nothing and names the expected layout.
+    module = inspect.getmodule(READERS[reader])
+    for name, path in generated.items():
+        if name == reader:
+            continue
+        with pytest.raises(CorpusLayoutError) as raised:
+            read_corpus(reader, path)
+        message = str(raised.value)
+        assert f"no {module.TITLE} files found" in message and message.endswith(module.LAYOUT), (reader, name)
+
+
+def test_describe_corpora_lists_every_reader_with_language_and_layout() -> None:
+    described = {info.name: info for info in describe_corpora()}
+
+    assert list(described) == sorted(READERS)
+    for name, language in LANGUAGES.items():
+        info = described[name]
+        module = inspect.getmodule(READERS[name])
+        assert info.layout == module.LAYOUT and "e.g. " in info.layout
+        assert info.title == module.TITLE
+        if "," in language:
+            assert info.language == module.LANGUAGE_NOTE and module.LANGUAGE is None
+        else:
+            assert info.language == module.LANGUAGE == language
+    assert all(info.language and info.layout for info in described.values())
+
+
+def test_scan_list_prints_every_corpus_as_table_and_json() -> None:
+    runner = CliRunner()
+
+    as_json = runner.invoke(app, ["scan", "--list", "--json"])
+    as_table = runner.invoke(app, ["scan", "--list"], env={"COLUMNS": "400"})  # one line per corpus
+
+    assert as_json.exit_code == 0, as_json.output
+    listed = json.loads(as_json.stdout)["corpora"]
+    assert [entry["name"] for entry in listed] == sorted(READERS)
+    assert all(set(entry) == {"name", "title", "language", "layout"} for entry in listed)
+    assert {entry["name"]: entry["language"] for entry in listed}["subesco"] == "bn"
+    assert as_table.exit_code == 0, as_table.output
+    for info in describe_corpora():
+        assert info.title in as_table.stdout and info.layout in as_table.stdout
+
+
+def test_scan_of_a_wrong_layout_names_the_expected_scheme(generated: dict[str, Path]) -> None:
+    result = CliRunner().invoke(app, ["scan", "shemo", str(generated["subesco"])], env={"COLUMNS": "400"})
+
+    assert result.exit_code == 2
+    assert "no ShEMO files found" in result.output and "female/F01A01.wav" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("arguments", [["scan"], ["scan", "emodb"], ["scan", "--list", "emodb"]])
+def test_scan_without_a_corpus_or_with_list_and_a_corpus_is_a_usage_error(arguments: list[str]) -> None:
+    result = CliRunner().invoke(app, arguments)
+
+    assert result.exit_code == 2
+    assert "--list" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("name", sorted(LANGUAGES))
@@ -82,7 +162,7 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_corpus_read_as_another_is_one_crossemo_error(tmp_path: Path) -> None:
     root = make_corpus("emodb", tmp_path)
 
-    with pytest.raises(CrossemoError, match="no RAVDESS files found.*70 .wav files with other names"):
+    with pytest.raises(CrossemoError, match="no RAVDESS files found.*70 audio files with other names"):
         read_corpus("ravdess", root)
 
 

@@ -143,11 +143,12 @@ def test_a_method_added_to_the_registry_is_bundled_and_refused_when_reshaped(wit
     tensors["mean_"] = tensors["mean_"][:-1]
     write_state_file(encoder, tensors, metadata)
     manifest = json.loads((tampered / "manifest.json").read_text())
-    from crossemo.bundle import BUNDLE_FILES, content_hash
+    from crossemo.bundle import bundle_files, content_hash
     from crossemo.fileio import file_sha256
 
-    manifest["files"] = {name: file_sha256(tampered / name) for name in BUNDLE_FILES}
-    manifest["content_sha256"] = content_hash(tampered, BUNDLE_FILES)
+    names = bundle_files(calibrated=(tampered / "calibration.json").exists())
+    manifest["files"] = {name: file_sha256(tampered / name) for name in names}
+    manifest["content_sha256"] = content_hash(tampered, names)
     (tampered / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="mean_ has shape"):
         crossemo.load_model(tampered)

@@ -10,6 +10,12 @@ A bundle is a folder of plain files::
     encoder.safetensors   the method's estimator, as its own ``save`` writes it
     classifier.json       the linear SVC: classes, one-vs-one coefficients and intercepts
     config.json           the study configuration it was trained from
+    calibration.json      the probability calibration of the class scores, with its out-of-fold
+                          evidence (format version 2; absent when it could not be fitted)
+    calibration.png       its reliability diagram, and calibration.md the training report
+                          (with calibration.json, all three or none)
+
+Format version 2 added the calibration files; version 1 bundles (without them) still load.
 
 The SVC needs no scikit-learn object: :class:`LinearOvoClassifier` recomputes
 scikit-learn's one-vs-one decision function, its voting (ties go to the lower class
@@ -31,7 +37,9 @@ import numpy as np
 from crossemo.errors import BundleError
 
 BUNDLE_FORMAT = "crossemo.bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+"""Format versions :func:`crossemo.bundle.load_model` reads (1: before calibration)."""
 MANIFEST = "manifest.json"
 BUNDLE_FILE = "bundle.json"
 FEATURES_FILE = "features.json"
@@ -39,6 +47,9 @@ PREPROCESSING_FILE = "preprocessing.json"
 ENCODER_FILE = "encoder.safetensors"
 CLASSIFIER_FILE = "classifier.json"
 CONFIG_FILE = "config.json"
+CALIBRATION_FILE = "calibration.json"
+RELIABILITY_FILE = "calibration.png"
+CALIBRATION_REPORT_FILE = "calibration.md"
 BUNDLE_FILES: tuple[str, ...] = (
     BUNDLE_FILE,
     FEATURES_FILE,
@@ -47,7 +58,18 @@ BUNDLE_FILES: tuple[str, ...] = (
     CLASSIFIER_FILE,
     CONFIG_FILE,
 )
-"""Every file of a bundle besides the manifest; the content hash covers them in this order."""
+"""The files every bundle has besides the manifest; the content hash covers them in this order."""
+CALIBRATION_FILES: tuple[str, ...] = (CALIBRATION_FILE, RELIABILITY_FILE, CALIBRATION_REPORT_FILE)
+"""The files of a calibrated bundle (format version 2), all or none; hashed after :data:`BUNDLE_FILES`."""
+
+
+def bundle_files(*, calibrated: bool) -> tuple[str, ...]:
+    """The files (besides the manifest) of a bundle with or without calibration, in content-hash order.
+
+    >>> bundle_files(calibrated=True)[-3:]
+    ('calibration.json', 'calibration.png', 'calibration.md')
+    """
+    return BUNDLE_FILES + CALIBRATION_FILES if calibrated else BUNDLE_FILES
 
 
 class BundleWarning(UserWarning):
@@ -73,14 +95,18 @@ def content_hash(folder: str | os.PathLike[str], names: Sequence[str]) -> str:
 
 
 def manifest_document(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of the bundle files in ``folder``: format, version, each file's sha256, content hash."""
+    """The manifest of the bundle files in ``folder``: format, version, each file's sha256, content hash.
+
+    The calibration files are listed when ``calibration.json`` is there.
+    """
     from crossemo.fileio import file_sha256
 
+    names = bundle_files(calibrated=(Path(folder) / CALIBRATION_FILE).is_file())
     return {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
-        "files": {name: file_sha256(Path(folder) / name) for name in BUNDLE_FILES},
-        "content_sha256": content_hash(folder, BUNDLE_FILES),
+        "files": {name: file_sha256(Path(folder) / name) for name in names},
+        "content_sha256": content_hash(folder, names),
     }
 
 

@@ -23,31 +23,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossemo.bundle.calibration import UNCALIBRATED_NOTE, ScoreCalibration
 from crossemo.bundle.format import (
     BUNDLE_FILE,
     BUNDLE_FILES,
     BUNDLE_FORMAT,
-    BUNDLE_VERSION,
+    CALIBRATION_FILE,
+    CALIBRATION_FILES,
     CLASSIFIER_FILE,
     CONFIG_FILE,
     ENCODER_FILE,
     FEATURES_FILE,
     MANIFEST,
     PREPROCESSING_FILE,
+    READABLE_VERSIONS,
     BundleWarning,
     LinearOvoClassifier,
+    bundle_files,
     content_hash,
     float_array,
     read_json,
     string_list,
 )
-from crossemo.bundle.predict import ERROR_COLUMN, Normalization, PredictionError, TrainedModel
+from crossemo.bundle.predict import (
+    ERROR_COLUMN,
+    Normalization,
+    PredictionError,
+    TrainedModel,
+    checked_min_confidence,
+)
 from crossemo.errors import BundleError, ConfigError
 from crossemo.recordings import Sources
 
 
-def load_model(path: str | os.PathLike[str]) -> TrainedModel:
+def load_model(path: str | os.PathLike[str], *, features: str | None = None) -> TrainedModel:
     """Load the bundle in folder ``path`` without running any code from it.
+
+    The bundle predicts with the feature set it was trained on.  ``features`` names
+    that set anew: the same set (say, a self-supervised model folder that moved:
+    ``hf:NEW_FOLDER@6`` holding the same weights); any other set is refused.
 
     Raises :class:`BundleError` naming what does not match: unlisted, missing or
     edited files, malformed documents, tensor shapes that do not fit the recorded
@@ -71,8 +85,8 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
         raise BundleError(f"{BUNDLE_FILE}: latent_dim must be a positive integer, got {latent_dim!r}")
 
-    features = read_json(folder, FEATURES_FILE)
-    extractor, names = checked_features(features)
+    features_document = read_json(folder, FEATURES_FILE)
+    extractor, names = checked_features(features_document, override=features)
     training = description.get("training")
     utterances = training.get("utterances", 0) if isinstance(training, dict) else 0
     normalization = read_normalization(read_json(folder, PREPROCESSING_FILE), len(names), recordings=utterances)
@@ -82,9 +96,17 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
         raise BundleError(
             f"{CLASSIFIER_FILE} classes {list(classifier.classes)} differ from {BUNDLE_FILE} classes {list(classes)}"
         )
-    warn_about_versions(description.get("versions"), features.get("extractor"), extractor, folder)
+    calibration = None
+    if CALIBRATION_FILE in manifest["files"]:
+        calibration = read_calibration(read_json(folder, CALIBRATION_FILE), classes)
+    recorded = description.get("calibration")
+    if calibration is None:  # bundles of format version 1 predate calibration and say nothing of it
+        reason = recorded.get("reason") if isinstance(recorded, dict) else None
+        recorded = {"fitted": False, "reason": reason if isinstance(reason, str) else UNCALIBRATED_NOTE}
+    warn_about_versions(description.get("versions"), features_document.get("extractor"), extractor, folder)
     info = {
         **description,
+        "calibration": recorded,
         "extractor": extractor.describe(),
         "config": read_json(folder, CONFIG_FILE),
         "path": str(folder.resolve()),
@@ -93,12 +115,13 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
     return TrainedModel(
         method=method.name,
         classes=classes,
-        feature_set=extractor.id,
+        feature_set=extractor.name,
         feature_names=names,
         normalization=normalization,
         encoder=encoder,
         classifier=classifier,
         info=info,
+        calibration=calibration,
     )
 
 
@@ -113,10 +136,18 @@ def predict_files(
     jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    min_confidence: float | None = None,
+    segment: str | None = None,
+    plot: str | os.PathLike[str] | None = None,
+    features: str | None = None,
 ) -> pd.DataFrame:
     """Load the bundle ``model_dir``, predict ``paths`` and write the table to CSV ``out`` (atomically).
 
-    ``adapt`` and ``adapt_by_speaker`` are those of :meth:`TrainedModel.predict`.  An
+    ``segment`` and ``plot`` are those of :meth:`TrainedModel.predict` (one row per
+    segment; timeline figures, existing ones replaced only with ``force``);
+    ``features`` that of :func:`load_model`.
+
+    ``adapt``, ``adapt_by_speaker`` and ``min_confidence`` are those of :meth:`TrainedModel.predict`.  An
     existing ``out`` is replaced only with ``force``; that is checked before any work.
     When no recording could be predicted, :class:`PredictionError` says why (for the
     first one) and nothing is written.
@@ -128,9 +159,17 @@ def predict_files(
         raise PredictionError(f"{path_to_text(target)} is a folder; --out names the CSV file to write")
     if target is not None and target.exists() and not force:
         raise PredictionError(f"{path_to_text(target)} exists; choose another --out or pass --force to replace it")
-    model = load_model(model_dir)
-    predictions = model.predict(paths, adapt=adapt, adapt_by_speaker=adapt_by_speaker, jobs=jobs,
-                                cache_dir=cache_dir, progress=progress)
+    checked_min_confidence(min_confidence)
+    model = load_model(model_dir, features=features)
+    if segment is not None or plot is not None:
+        from crossemo.bundle.segments import predict_with_segments
+
+        predictions = predict_with_segments(model, paths, segment, plot=plot, force=force, adapt=adapt,
+                                            adapt_by_speaker=adapt_by_speaker, jobs=jobs, cache_dir=cache_dir,
+                                            progress=progress, min_confidence=min_confidence)
+    else:
+        predictions = model.predict(paths, adapt=adapt, adapt_by_speaker=adapt_by_speaker, jobs=jobs,
+                                    cache_dir=cache_dir, progress=progress, min_confidence=min_confidence)
     errors = predictions[ERROR_COLUMN]
     if errors.notna().all():
         raise PredictionError(
@@ -158,19 +197,27 @@ def checked_manifest(folder: Path) -> dict[str, Any]:
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{folder}/{MANIFEST}: format is {manifest.get('format')!r}, not {BUNDLE_FORMAT!r}")
     version = manifest.get("format_version")
-    if version != BUNDLE_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise BundleError(
-            f"{folder} is bundle format version {version!r}; this crossemo reads version {BUNDLE_VERSION}"
+            f"{folder} is bundle format version {version!r}; this crossemo reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     listed = manifest.get("files")
     if not isinstance(listed, dict) or not all(isinstance(value, str) for value in listed.values()):
         raise BundleError(f"{folder}/{MANIFEST}: 'files' must map file names to sha256 hex digests")
-    unknown = sorted(set(listed) - set(BUNDLE_FILES))
+    known = bundle_files(calibrated=version >= 2)  # version 1 had no calibration files
+    unknown = sorted(set(listed) - set(known))
     if unknown:
         raise BundleError(f"{folder}/{MANIFEST} lists files that are no part of a bundle: {', '.join(unknown)}")
     unlisted = sorted(set(BUNDLE_FILES) - set(listed))
     if unlisted:
         raise BundleError(f"{folder}/{MANIFEST} does not list {', '.join(unlisted)}")
+    calibration = [name for name in CALIBRATION_FILES if name in listed]
+    if calibration and len(calibration) != len(CALIBRATION_FILES):
+        absent = sorted(set(CALIBRATION_FILES) - set(calibration))
+        raise BundleError(f"{folder}/{MANIFEST} lists {', '.join(calibration)} without {', '.join(absent)}: "
+                          "a calibrated bundle has all the calibration files")
+    names = bundle_files(calibrated=bool(calibration))
 
     present = {entry.name: entry for entry in os.scandir(folder)}
     planted = sorted(name for name in present if name != MANIFEST and name not in listed)
@@ -188,31 +235,43 @@ def checked_manifest(folder: Path) -> dict[str, Any]:
         raise BundleError(f"{folder}: {', '.join(irregular)} must be plain files (not links or folders)")
     edited = [
         f"{name} (sha256 {actual[:12]}..., manifest records {listed[name][:12]}...)"
-        for name in BUNDLE_FILES
+        for name in names
         if (actual := file_sha256(folder / name)) != listed[name]
     ]
     if edited:
         raise BundleError(f"{folder} was modified after it was written: {'; '.join(edited)}")
-    if manifest.get("content_sha256") != content_hash(folder, BUNDLE_FILES):
+    if manifest.get("content_sha256") != content_hash(folder, names):
         raise BundleError(f"{folder}/{MANIFEST}: content_sha256 does not match the files it lists")
     return manifest
 
 
-def checked_features(document: Mapping[str, Any]) -> tuple[Any, tuple[str, ...]]:
+def checked_features(document: Mapping[str, Any], *, override: str | None = None) -> tuple[Any, tuple[str, ...]]:
     """The installed extractor the bundle names, and its feature names (refused unless they are the bundle's).
 
-    ``features.json`` names the extractor by ``extractor.id``; bundles written before
-    extractors were recorded name it by ``feature_set`` only (e.g. ``"eGeMAPSv02"``).
+    ``features.json`` names the extractor by ``extractor.name`` (``extractor.id`` before
+    self-supervised sets); bundles written before extractors were recorded name it by
+    ``feature_set`` only (e.g. ``"eGeMAPSv02"``).
     """
     from crossemo.features import FeatureError, get_extractor
+    from crossemo.features.ssl import is_ssl_name
 
     names = string_list(document, "names", FEATURES_FILE)
     recorded = document.get("extractor")
-    name = recorded.get("id") if isinstance(recorded, dict) else document.get("feature_set")
-    try:
-        extractor = get_extractor(name)
-    except FeatureError as error:
-        raise BundleError(f"{FEATURES_FILE}: {error}") from None
+    # "name" rebuilds any extractor (an hf: model's id does not say where the model is); older
+    # bundles recorded the registry name as "id", the oldest only "feature_set".
+    if isinstance(recorded, dict):
+        name = recorded.get("name") or recorded.get("id")
+    else:
+        name = document.get("feature_set")
+    if override is not None:
+        extractor = same_feature_set(override, recorded, name)
+    else:
+        try:
+            extractor = get_extractor(name)
+        except FeatureError as error:
+            hint = (" (if the model moved, pass --features naming its new folder: hf:FOLDER[@LAYER])"
+                    if is_ssl_name(name) else "")
+            raise BundleError(f"{FEATURES_FILE}: {error}{hint}") from None
     installed = list(extractor.feature_names)
     if names != installed:
         differences = [
@@ -228,6 +287,38 @@ def checked_features(document: Mapping[str, Any]) -> tuple[Any, tuple[str, ...]]
             + ": the model would be fed the wrong features"
         )
     return extractor, tuple(names)
+
+
+def same_feature_set(override: str, recorded: Any, recorded_name: Any) -> Any:
+    """The extractor ``override`` names, if it is the set the bundle was trained on (else :class:`BundleError`).
+
+    Same set: the same extractor id and, for a self-supervised model, the same weights
+    (the hash or hub commit its version starts with); a model folder may have moved.
+    """
+    from crossemo.features import FeatureError, get_extractor
+
+    try:
+        extractor = get_extractor(override)
+    except FeatureError as error:
+        raise BundleError(f"--features: {error}") from None
+    if not isinstance(recorded, dict):  # the oldest bundles: only openSMILE's two sets by name
+        recorded = {"id": get_extractor(recorded_name).id if isinstance(recorded_name, str) else None}
+    if extractor.id != recorded.get("id"):
+        raise BundleError(f"this bundle was trained on {recorded_name} features; it cannot use {override} "
+                          f"(its model expects the {recorded_name} feature columns)")
+    weights = str(recorded.get("version", "")).split("-layer")[0]
+    if "-layer" in str(recorded.get("version", "")) and extractor.version.split("-layer")[0] != weights:
+        raise BundleError(f"{override} holds other weights than the model the bundle was trained on "
+                          f"(weights {weights}, here {extractor.version.split('-layer')[0]})")
+    return extractor
+
+
+def read_calibration(document: Mapping[str, Any], classes: tuple[str, ...]) -> ScoreCalibration:
+    """The :class:`ScoreCalibration` in ``calibration.json`` (its ``calibration`` object), checked against ``classes``."""
+    fitted = document.get("calibration")
+    if not isinstance(fitted, dict):
+        raise BundleError(f"{CALIBRATION_FILE}: needs the object 'calibration'")
+    return ScoreCalibration.from_json(fitted, classes=classes, where=CALIBRATION_FILE)
 
 
 def read_normalization(document: Mapping[str, Any], n_features: int, *, recordings: int) -> Normalization:

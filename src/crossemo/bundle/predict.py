@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossemo.bundle.calibration import UNCALIBRATED_NOTE, ScoreCalibration
 from crossemo.bundle.format import LinearOvoClassifier
 from crossemo.errors import BundleError
 from crossemo.recordings import (
@@ -34,6 +35,8 @@ from crossemo.recordings import (
 ERROR_COLUMN = "error"
 PREDICTED_COLUMN = "predicted"
 OUT_OF_RANGE_COLUMN = "out_of_range"
+CONFIDENCE_COLUMN = "confidence"
+UNCERTAIN_COLUMN = "uncertain"
 BY_SPEAKER = "by speaker"  # the normalization source of adapt_by_speaker
 
 
@@ -79,7 +82,9 @@ class TrainedModel:
 
     Attributes: ``method`` (the registered method's name), ``classes``, ``feature_set``
     (the feature extractor's registry name), ``feature_names``, ``latent_dim``, ``info``
-    (the bundle's description: training summary, package versions, extractor, config, hash).
+    (the bundle's description: training summary, package versions, extractor, config, hash),
+    ``calibration`` (the :class:`~crossemo.bundle.calibration.ScoreCalibration` of the
+    class scores, ``None`` for a bundle without one: see :data:`UNCALIBRATED_NOTE`).
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class TrainedModel:
         encoder: Any,
         classifier: LinearOvoClassifier,
         info: Mapping[str, Any],
+        calibration: ScoreCalibration | None = None,
     ) -> None:
         self.method = method
         self.classes = classes
@@ -101,6 +107,7 @@ class TrainedModel:
         self.normalization = normalization
         self.encoder = encoder
         self.classifier = classifier
+        self.calibration = calibration
         self._info = dict(info)
 
     @property
@@ -170,6 +177,35 @@ class TrainedModel:
         """Predicted labels of raw feature rows (``normalization`` and ``speakers`` as in :meth:`embed_features`)."""
         return self.classifier.predict(self.embed_features(features, normalization=normalization, speakers=speakers))
 
+    def classification_columns(self, latent: np.ndarray, *, min_confidence: float | None = None) -> pd.DataFrame:
+        """The classification of latent rows: one table row per row of ``latent`` (a RangeIndex).
+
+        Columns: ``predicted`` (the SVC's label); ``score_<class>`` per class
+        (:meth:`LinearOvoClassifier.class_scores`); ``prob_<class>``, the calibrated
+        probabilities (:attr:`calibration` of the scores; they sum to one; NaN for a
+        bundle without calibration); ``confidence``, the largest probability; and
+        ``uncertain``, ``confidence < min_confidence`` (all False when it is ``None``).
+        ``min_confidence`` must lie strictly between 0 and 1, and needs a calibrated bundle.
+        """
+        threshold = checked_min_confidence(min_confidence, calibrated=self.calibration is not None)
+        rows = np.asarray(latent, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.latent_dim:
+            raise PredictionError(f"expected latent rows of shape (n, {self.latent_dim}), got {rows.shape}")
+        scores = self.classifier.class_scores(rows)
+        if self.calibration is None:
+            probabilities = np.full_like(scores, np.nan)
+        else:
+            probabilities = self.calibration.predict_proba(scores)
+        confidence = probabilities.max(axis=1) if len(rows) else np.empty(0)
+        columns: dict[str, Any] = {PREDICTED_COLUMN: pd.Series(self.classifier.predict(rows), dtype=object)}
+        columns.update({f"score_{label}": scores[:, position] for position, label in enumerate(self.classes)})
+        columns.update({f"prob_{label}": probabilities[:, position] for position, label in enumerate(self.classes)})
+        columns[CONFIDENCE_COLUMN] = confidence
+        columns[UNCERTAIN_COLUMN] = (
+            np.zeros(len(rows), dtype=bool) if threshold is None else confidence < threshold
+        )
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
     def speaker_standardize(self, features: np.ndarray, speakers: Any) -> np.ndarray:
         """Raw feature rows standardized per speaker, as :meth:`embed_features` does with ``speakers``."""
         from crossemo.preprocessing import speaker_standardize
@@ -199,11 +235,23 @@ class TrainedModel:
         cache_dir: str | os.PathLike[str] | None = None,
         progress: bool | None = None,
         scheduler: str | None = None,
+        min_confidence: float | None = None,
+        segment: str | None = None,
+        plot: str | os.PathLike[str] | None = None,
     ) -> pd.DataFrame:
         """One row per recording in ``paths`` (files, folders searched recursively, CSV lists of paths).
 
+        With ``segment`` (``"vad"``, ``"energy"`` or ``"window:3:1.5"``: see
+        :mod:`crossemo.segmentation`), one row per segment of each recording instead,
+        with ``start_s`` and ``end_s`` (:func:`crossemo.bundle.segments.predict_segments`;
+        not with ``adapt_by_speaker``); ``plot`` names a folder for a timeline figure
+        per recording (:func:`crossemo.bundle.segments.plot_timelines`).
+
         Columns: ``path``; ``predicted`` (the label); ``score_<class>`` per class
         (higher is more likely; see :meth:`LinearOvoClassifier.class_scores`);
+        ``prob_<class>`` (calibrated probabilities, summing to one), ``confidence``
+        (the largest) and ``uncertain`` (``confidence < min_confidence``; see
+        :meth:`classification_columns`; empty for a bundle without calibration);
         ``z0``, ``z1``, ... (the latent); ``out_of_range`` (some feature beyond the
         outlier threshold of the training corpus, or of the adapt recordings); and
         ``error`` (why a file could not be used: unreadable, silent, too short), in
@@ -219,10 +267,19 @@ class TrainedModel:
         :func:`crossemo.features.extract_files`.  ``attrs`` hold ``method``,
         ``normalization`` (its source and recording count; by speaker also the number
         of speakers and of those with their own statistics), ``target_recordings``
-        (:attr:`target_recordings`), ``computed`` and ``cached``.
+        (:attr:`target_recordings`), ``calibrated`` (whether ``prob_<class>`` are filled),
+        ``computed`` and ``cached``.
         """
+        # Before extraction: a bad value costs nothing.
+        checked_min_confidence(min_confidence, calibrated=self.calibration is not None)
+        if segment is not None or plot is not None:
+            from crossemo.bundle.segments import predict_with_segments
+
+            return predict_with_segments(self, paths, segment, plot=plot, adapt=adapt,
+                                         adapt_by_speaker=adapt_by_speaker, jobs=jobs, cache_dir=cache_dir,
+                                         progress=progress, scheduler=scheduler, min_confidence=min_confidence)
         return self._run(paths, adapt, adapt_by_speaker=adapt_by_speaker, jobs=jobs, cache_dir=cache_dir,
-                         progress=progress, scheduler=scheduler, classify=True)
+                         progress=progress, scheduler=scheduler, classify=True, min_confidence=min_confidence)
 
     def embed(
         self,
@@ -277,6 +334,7 @@ class TrainedModel:
         progress: bool | None,
         scheduler: str | None,
         classify: bool,
+        min_confidence: float | None = None,
     ) -> pd.DataFrame:
         from crossemo.features import extract_files
 
@@ -338,32 +396,53 @@ class TrainedModel:
         latent = self._encode(standardized) if ok.any() else np.empty((0, self.latent_dim))
 
         frame = pd.DataFrame({"path": extracted["path"].astype(object)})
+        classified = None
         if classify:
-            predicted = pd.Series(None, index=frame.index, dtype=object)
-            predicted[ok] = self.classifier.predict(latent)
-            frame[PREDICTED_COLUMN] = predicted
-            scores = np.full((len(frame), len(self.classes)), np.nan)
-            scores[ok] = self.classifier.class_scores(latent)
-            for position, label in enumerate(self.classes):
-                frame[f"score_{label}"] = scores[:, position]
+            # Rows of usable recordings get their classification; the others stay empty.
+            classified = self.classification_columns(latent, min_confidence=min_confidence)
+            classified.index = frame.index[ok]
+            for column in classified.columns.drop(UNCERTAIN_COLUMN):  # a nullable flag, set below
+                frame[column] = classified[column].reindex(frame.index)
         coordinates = np.full((len(frame), self.latent_dim), np.nan)
         coordinates[ok] = latent
         frame = pd.concat(
             [frame, pd.DataFrame(coordinates, columns=[f"z{dimension}" for dimension in range(self.latent_dim)])],
             axis=1,
         )
-        if classify:
+        if classified is not None:
             flags = pd.array([pd.NA] * len(frame), dtype="boolean")
             flags[ok] = out_of_range
             frame[OUT_OF_RANGE_COLUMN] = flags
+            uncertain = pd.array([pd.NA] * len(frame), dtype="boolean")
+            uncertain[ok] = classified[UNCERTAIN_COLUMN].to_numpy()
+            frame[UNCERTAIN_COLUMN] = uncertain
         frame[ERROR_COLUMN] = extracted[ERROR_COLUMN].astype(object)
         frame.attrs = {
             "method": self.method,
             "normalization": described,
             "target_recordings": self.target_recordings,
+            "calibrated": self.calibration is not None,
             **counts,
         }
         return frame
+
+
+def checked_min_confidence(value: float | None, *, calibrated: bool = True) -> float | None:
+    """``value`` as a float if it lies strictly between 0 and 1 (``None`` passes); else :class:`PredictionError`,
+    also when the bundle is not ``calibrated`` (it has no probabilities to compare).
+
+    >>> checked_min_confidence(0.5)
+    0.5
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < 1:
+        raise PredictionError(
+            f"min_confidence must be a number strictly between 0 and 1 (a probability), got {value!r}"
+        )
+    if not calibrated:
+        raise PredictionError(f"min_confidence needs calibrated probabilities; {UNCALIBRATED_NOTE}")
+    return float(value)
 
 
 def _usable(extracted: pd.DataFrame, need: str) -> pd.DataFrame:

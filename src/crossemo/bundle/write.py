@@ -9,13 +9,17 @@ recordings of the domain the model will be used on train a latent model target-a
 as a study's ``target_adapt`` fit does.  :func:`write_bundle` writes
 any fitted pipeline, a study fold's included, as a bundle (see
 :mod:`crossemo.bundle.format`); the folder is staged and renamed into place, and must
-load before it is.
+load before it is.  :func:`train_bundle` also fits the probability calibration on
+out-of-fold scores (:func:`crossemo.bundle.calibration.fit_calibration`) and writes it
+with its training report; when the training rows cannot be split into folds the bundle
+is written without it, the reason recorded in ``bundle.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crossemo.bundle.calibration import DEFAULT_CALIBRATION_FOLDS, CalibrationFit, CalibrationSkipped
 from crossemo.bundle.format import (
     BUNDLE_FILE,
+    CALIBRATION_FILE,
+    CALIBRATION_REPORT_FILE,
     CLASSIFIER_FILE,
     CONFIG_FILE,
     ENCODER_FILE,
     FEATURES_FILE,
     MANIFEST,
     PREPROCESSING_FILE,
+    RELIABILITY_FILE,
     LinearOvoClassifier,
     json_text,
     manifest_document,
@@ -42,6 +50,8 @@ from crossemo.errors import BundleError, ConfigError
 from crossemo.recordings import RecordingsError, Sources, collect_recordings, describe_sources
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from crossemo.models.registry import Method
     from crossemo.pipeline import EmotionPipeline
     from crossemo.study import CorpusData
@@ -68,6 +78,7 @@ class TrainingData:
     entries: tuple = ()  # the config entries of the training corpora
     normalize: str = "pooled"  # protocol.normalize for this training set
     target: np.ndarray | None = None  # raw features of unlabelled recordings of the target domain (train --adapt)
+    table: pd.DataFrame | None = None  # the labelled rows' corpus table (corpus, label, speaker, group): their folds
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -110,11 +121,12 @@ def training_data(
         unlabelled_corpora=corpus_of_row[extra],
         entries=tuple(entries),
         normalize=config.normalization(cell),
+        table=corpus.table.iloc[rows].reset_index(drop=True),
         features=corpus.features[rows],
         labels=corpus.table["label"].to_numpy(dtype=object)[rows],
         classes=classes,
         unlabelled=corpus.features[extra],
-        extractor=dict(corpus.extractor or _describe_extractor(config.features.set)),
+        extractor=dict(corpus.extractor or _describe_extractor(config.feature_set)),
         outlier_z=float(config.protocol.outlier_z),
         outlier_mean=corpus.outlier_mean,
         outlier_std=corpus.outlier_std,
@@ -142,20 +154,26 @@ def train_bundle(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     adapt: Sources | None = None,
+    calibration_folds: int | None = DEFAULT_CALIBRATION_FOLDS,
+    features: str | None = None,
 ) -> Path:
     """Train ``method`` (any registered one) on all of the study's training corpus; write the bundle ``out``.
 
     ``config`` is a :class:`~crossemo.config.StudyConfig` or the path of a study
-    TOML; ``epochs``, ``jobs`` and ``cache_dir`` override its values.  The model is
+    TOML; ``epochs``, ``jobs``, ``cache_dir`` and ``features`` (one feature set)
+    override its values.  The model is
     fitted as one fold of the study fits it (see the module docstring) with the
     study's first seed.  ``adapt`` names unlabelled recordings of the domain the
     model will be used on (files, folders, CSV lists; at least two usable): their
     features (the study's feature set, through its cache, outliers dropped) train the
     latent model as ``target=`` rows, aligned by ``[model] alignment``; methods that
     take no target (the baselines) refuse it.  Predicting that domain then wants the
-    same recordings as :meth:`TrainedModel.predict`'s ``adapt``.  An existing bundle
-    is replaced only with ``force``; a non-empty folder that is not a bundle never
-    is.  Returns ``out``.
+    same recordings as :meth:`TrainedModel.predict`'s ``adapt``.  The probability
+    calibration is fitted on ``calibration_folds`` speaker-independent folds of the
+    training rows (:func:`~crossemo.bundle.calibration.fit_calibration`; ``None``: no
+    calibration); when they cannot be formed the bundle is written without it and a
+    ``UserWarning`` says why.  An existing bundle is replaced only with ``force``; a
+    non-empty folder that is not a bundle never is.  Returns ``out``.
     """
     from crossemo.models.registry import get_method
     from crossemo.pipeline import EmotionPipeline
@@ -163,10 +181,14 @@ def train_bundle(
     from crossemo.study.fitting import single_thread
     from crossemo.study.tasks import classifier_class_weight
 
-    config = _as_config(config, epochs=epochs, jobs=jobs, cache_dir=cache_dir)
+    config = _as_config(config, epochs=epochs, jobs=jobs, cache_dir=cache_dir, features=features)
     spec = get_method(method)
     out = Path(out).expanduser()
     check_destination(out, force=force)  # before the work, so a refusal costs nothing
+    if calibration_folds is not None and (
+        isinstance(calibration_folds, bool) or not isinstance(calibration_folds, int) or calibration_folds < 2
+    ):
+        raise ConfigError(f"calibration_folds must be an integer of at least 2 (or None), got {calibration_folds!r}")
     target = None
     if adapt is not None:
         target = target_features(config, spec, adapt, progress=progress)
@@ -177,7 +199,21 @@ def train_bundle(
     with single_thread():  # as the study's workers train: bit for bit the same model
         pipeline.fit(data.features, data.labels, corpora=data.corpora, unlabelled=data.unlabelled,
                      unlabelled_corpora=data.unlabelled_corpora, target=data.target)
-    return write_bundle(pipeline, out, data=data, config=config, force=force)
+    calibration: CalibrationFit | str = "not requested (calibration_folds=None)"
+    if calibration_folds is not None:
+        calibration = calibrate(pipeline, data, config, folds=calibration_folds)
+    return write_bundle(pipeline, out, data=data, config=config, force=force, calibration=calibration)
+
+
+def calibrate(pipeline: EmotionPipeline, data: TrainingData, config: StudyConfig, *, folds: int) -> CalibrationFit | str:
+    """:func:`~crossemo.bundle.calibration.fit_calibration`, or the reason it could not be fitted (warned)."""
+    from crossemo.bundle.calibration import fit_calibration
+
+    try:
+        return fit_calibration(pipeline, data, config, folds=folds)
+    except CalibrationSkipped as error:
+        warnings.warn(f"the bundle is written without probability calibration: {error}", UserWarning, stacklevel=3)
+        return str(error)
 
 
 def target_features(config: StudyConfig, method: Method, adapt: Sources, *, progress: bool | None = None) -> np.ndarray:
@@ -206,12 +242,12 @@ def target_features(config: StudyConfig, method: Method, adapt: Sources, *, prog
     need = "training with target data needs at least 2 usable recordings of the target domain"
     if len(files) < 2:
         raise ConfigError(f"{need}; {source} names {len(files)}")
-    extracted = extract_files(files, feature_set=config.features.set, cache_dir=config.compute.cache_dir,
+    extracted = extract_files(files, feature_set=config.feature_set, cache_dir=config.compute.cache_dir,
                               jobs=config.compute.jobs, scheduler=config.compute.scheduler, progress=progress)
     usable = extracted[extracted[ERROR_COLUMN].isna()]
-    values = usable[list(get_extractor(config.features.set).feature_names)].to_numpy(dtype=np.float64)
+    values = usable[list(get_extractor(config.feature_set).feature_names)].to_numpy(dtype=np.float64)
     if len(values) >= 2:
-        values = values[outlier_mask(values, z=config.protocol.outlier_z)]
+        values = values[outlier_mask(values, z=config.protocol.outlier_z, max_share=config.protocol.outlier_max_share)]
     if len(values) < 2:
         failed = extracted[extracted[ERROR_COLUMN].notna()]
         example = f" ({failed['path'].iloc[0]}: {failed[ERROR_COLUMN].iloc[0]})" if len(failed) else ""
@@ -226,12 +262,16 @@ def write_bundle(
     data: TrainingData,
     config: StudyConfig,
     force: bool = False,
+    calibration: CalibrationFit | str | None = None,
 ) -> Path:
     """Write a fitted :class:`~crossemo.pipeline.EmotionPipeline` as the bundle ``out``.
 
     ``data`` describes what it was fitted on (its labelled and unlabelled rows are
     counted in ``bundle.json``; the extractor, outlier statistics and corpus facts are
-    recorded); ``config`` is the study it belongs to.  Returns ``out``.
+    recorded); ``config`` is the study it belongs to.  ``calibration``: the fitted
+    probability calibration of the pipeline (written as ``calibration.json`` with its
+    reliability diagram and report), or why there is none (a string, recorded in
+    ``bundle.json``; ``None``: "not fitted").  Returns ``out``.
     """
     from crossemo.config import config_to_dict
     from crossemo.fileio import write_directory_atomic
@@ -246,6 +286,10 @@ def write_bundle(
             f"{len(data.feature_names)} {data.extractor.get('id', '')} feature names"
         )
     classifier = LinearOvoClassifier.from_svc(pipeline.classifier_, latent_scaler=pipeline.latent_scaler_)
+    fitted = calibration if isinstance(calibration, CalibrationFit) else None
+    if fitted is not None and fitted.calibration.classes != classifier.classes:
+        raise BundleError(f"the calibration's classes {list(fitted.calibration.classes)} differ from the "
+                          f"classifier's {list(classifier.classes)}")
     extractor = {key: value for key, value in data.extractor.items() if key != "feature_names"}
     documents = {
         BUNDLE_FILE: {
@@ -274,6 +318,9 @@ def write_bundle(
                     "features_sha256": hashlib.sha256(np.ascontiguousarray(data.target).tobytes()).hexdigest(),
                 },
             },
+            "calibration": {"fitted": False, "reason": calibration or "not fitted"} if fitted is None else {
+                "fitted": True, **fitted.summary, "seconds": round(fitted.seconds, 3),
+            },
         },
         # "feature_set" as bundles before the extractor registry recorded it (e.g. "eGeMAPSv02").
         FEATURES_FILE: {
@@ -294,10 +341,26 @@ def write_bundle(
         CLASSIFIER_FILE: classifier.to_json(),
         CONFIG_FILE: config_to_dict(config),
     }
+    extra: dict[str, bytes] = {}
+    if fitted is not None:
+        from crossemo.bundle.calibration_report import reliability_json, reliability_png, report_markdown
+
+        documents[CALIBRATION_FILE] = {
+            "calibration": fitted.calibration.to_json(),
+            "summary": fitted.summary,
+            "reliability": reliability_json(fitted),
+        }
+        title = f"{pipeline.method_.label}: {data.corpus}"
+        extra[RELIABILITY_FILE] = reliability_png(fitted, title=title)
+        extra[CALIBRATION_REPORT_FILE] = report_markdown(
+            fitted, method=pipeline.method_.name, classes=classifier.classes, image=RELIABILITY_FILE
+        ).encode("utf-8")
 
     def fill(folder: Path) -> None:
         for name, document in documents.items():
             (folder / name).write_text(json_text(document), encoding="utf-8")
+        for name, content in extra.items():
+            (folder / name).write_bytes(content)
         model.save(folder / ENCODER_FILE)
         (folder / MANIFEST).write_text(json_text(manifest_document(folder)), encoding="utf-8")
         load_model(folder)  # what was written must load: catches a bundle this code cannot read back
@@ -323,11 +386,12 @@ def _as_config(
     epochs: int | None,
     jobs: int | None,
     cache_dir: str | os.PathLike[str] | None,
+    features: str | None = None,
 ) -> StudyConfig:
     from crossemo.config import load_config
 
     if not isinstance(config, StudyConfig):
-        config = load_config(config, epochs=epochs)
+        config = load_config(config, epochs=epochs, features=None if features is None else [features])
     elif epochs is not None:
         config = config.model_copy(update={"model": config.model.model_copy(update={"epochs": epochs})})
     compute: dict[str, Any] = {}
@@ -337,4 +401,6 @@ def _as_config(
         compute["cache_dir"] = Path(cache_dir)
     if compute:
         config = config.model_copy(update={"compute": config.compute.model_copy(update=compute)})
+    if features is not None and config.features.sets != [features]:
+        config = config.with_feature_sets([features])
     return config

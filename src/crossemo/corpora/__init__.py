@@ -1,7 +1,10 @@
 """Corpus readers: one module per corpus, one table contract (:mod:`crossemo.corpora.base`).
 
->>> sorted(READERS)
-['aesd', 'cafe', 'emodb', 'iemocap', 'manifest', 'ravdess', 'savee', 'tess', 'urdu']
+Each reader module states its ``NAME``, ``TITLE``, ``LANGUAGE`` (or ``None``
+and a ``LANGUAGE_NOTE``) and ``LAYOUT``; :func:`describe_corpora` lists them.
+
+>>> {"cafe", "casia", "cremad", "emovo", "esd", "nemo", "shemo", "subesco"} <= set(READERS)
+True
 """
 
 from __future__ import annotations
@@ -11,48 +14,136 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
-from crossemo.corpora import aesd, cafe, emodb, iemocap, manifest, ravdess, savee, tess, urdu
+from crossemo.corpora import (
+    aesd,
+    audformat_db,
+    cafe,
+    casia,
+    cremad,
+    emodb,
+    emovo,
+    esd,
+    hf_dataset,
+    iemocap,
+    manifest,
+    nemo,
+    ravdess,
+    savee,
+    shemo,
+    subesco,
+    tess,
+    urdu,
+)
 from crossemo.corpora.base import COLUMNS, LABELS
 from crossemo.errors import CorpusLayoutError
 
-__all__ = ["COLUMNS", "LABELS", "READERS", "UNLABELLED", "class_by_speaker", "read_corpus", "summarize"]
+__all__ = [
+    "COLUMNS",
+    "LABELS",
+    "READERS",
+    "UNLABELLED",
+    "CorpusInfo",
+    "class_by_speaker",
+    "describe_corpora",
+    "read_corpus",
+    "summarize",
+]
 
 Reader = Callable[..., pd.DataFrame]
 
 READERS: MappingProxyType[str, Reader] = MappingProxyType(
     {
         module.NAME: module.read
-        for module in (iemocap, emodb, savee, cafe, urdu, aesd, ravdess, tess, manifest)
+        for module in (
+            *(iemocap, emodb, savee, cafe, urdu, aesd, ravdess, tess),
+            *(cremad, emovo, casia, nemo, shemo, subesco, esd),
+            manifest,
+            audformat_db,
+            hf_dataset,
+        )
     }
 )
 """Registry name -> reader ``read(path, **options) -> DataFrame`` (read-only mapping)."""
+
+
+class CorpusInfo(NamedTuple):
+    """What ``scan --list`` shows of one reader: its registry name, the corpus' name, language and layout."""
+
+    name: str
+    title: str
+    language: str
+    layout: str
+
+
+def describe_corpora() -> list[CorpusInfo]:
+    """Every reader of :data:`READERS`, sorted by name, as stated by its module.
+
+    ``language`` is the module's ``LANGUAGE``, or its ``LANGUAGE_NOTE`` when the
+    language varies per utterance; a module that states no ``LAYOUT`` is
+    described by the first line of its reader's docstring.
+
+    >>> next(info for info in describe_corpora() if info.name == "emovo").language
+    'it'
+    """
+    described = []
+    for name, reader in sorted(READERS.items()):
+        module = inspect.getmodule(reader)
+        language = getattr(module, "LANGUAGE", None) or getattr(module, "LANGUAGE_NOTE", None) or "not stated"
+        layout = getattr(module, "LAYOUT", None) or (inspect.getdoc(reader) or "").partition("\n")[0]
+        described.append(CorpusInfo(name, getattr(module, "TITLE", name), language, layout))
+    return described
+
 
 UNLABELLED = "unlabelled"
 """Column of :func:`class_by_speaker` counting rows without a four-class label."""
 
 
-def read_corpus(name: str, path: str | os.PathLike[str], *, include_song: bool = False) -> pd.DataFrame:
+def read_corpus(
+    name: str, path: str | os.PathLike[str], *, include_song: bool = False, **options: Any
+) -> pd.DataFrame:
     """Read the corpus ``name`` (a key of :data:`READERS`, any case) found at ``path``.
 
     ``include_song`` keeps RAVDESS song files; corpora without song files ignore
     it.  For ``manifest``, ``path`` is the CSV file (or a folder holding
-    ``manifest.csv``).  Raises :class:`~crossemo.errors.CorpusLayoutError` for
-    an unknown name, a missing path or a folder that is not the named corpus.
+    ``manifest.csv``).  ``options`` are the reader's own (:func:`reader_options`,
+    e.g. ``table`` for ``audformat``).  Raises :class:`~crossemo.errors.CorpusLayoutError` for
+    an unknown name or option, a missing path or a folder that is not the named corpus.
     """
     key = name.strip().lower()
     if key not in READERS:
         raise CorpusLayoutError(f"unknown corpus {name!r}; known corpora: {', '.join(sorted(READERS))}")
+    check_reader_options(key, options)
     if not Path(path).expanduser().exists():
         raise CorpusLayoutError(f"{key} path not found: {path}")
     reader = READERS[key]
-    options: dict[str, Any] = {}
     if "include_song" in inspect.signature(reader).parameters:
         options["include_song"] = include_song
     return reader(path, **options)
+
+
+def reader_options(name: str) -> tuple[str, ...]:
+    """The options the reader ``name`` takes: its keyword-only parameters.
+
+    >>> reader_options("ravdess"), reader_options("emodb")
+    (('include_song',), ())
+    """
+    parameters = inspect.signature(READERS[name]).parameters.values()
+    return tuple(parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def check_reader_options(name: str, options: dict[str, Any]) -> None:
+    """Raise :class:`~crossemo.errors.CorpusLayoutError` naming the options ``name``'s reader does not take."""
+    known = reader_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise CorpusLayoutError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for corpus {name!r}; "
+            f"its options: {', '.join(known) or 'none'}"
+        )
 
 
 def summarize(table: pd.DataFrame) -> dict[str, Any]:

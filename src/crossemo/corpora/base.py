@@ -13,25 +13,35 @@ test side of speaker-independent folds: the speaker by default, the session
 for IEMOCAP (whose two speakers of a session share dialogs).  The evaluation
 protocols read only this column, never the corpus name.
 
-Readers of directory corpora only supply a *parser*: a function from a
-``.wav`` file's path (relative to the root) to :class:`Utterance` facts, to a
-reason string (the file follows the corpus' naming scheme but is left out), or
-to ``None`` (the name is not the corpus' scheme).  :func:`scan_directory` does
-the rest: finding files, reading durations from headers, recording skips,
-sorting, and raising one clear :class:`~crossemo.errors.CorpusLayoutError`
-when nothing usable is found.
+Readers of directory corpora only supply a *parser*: a function from an
+audio file's path (relative to the root; any extension of :func:`audio_suffixes`)
+to :class:`Utterance` facts, to a reason string (the file follows the corpus'
+naming scheme but is left out), or to ``None`` (the name is not the corpus'
+scheme).  :func:`scan_directory` does the rest: finding files, reading
+durations from headers, recording skips, sorting, and raising one clear
+:class:`~crossemo.errors.CorpusLayoutError` naming the expected layout when
+nothing usable is found.
+
+Every reader module states ``NAME`` (its registry name), ``TITLE`` (the
+corpus' human name), ``LANGUAGE`` (ISO code written in every row, or ``None``
+with a ``LANGUAGE_NOTE`` when it varies per utterance) and ``LAYOUT`` (the
+expected naming scheme on one line, with an example).
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import NamedTuple
 
 import pandas as pd
+import soundfile
 
 from crossemo.audio import AudioError, audio_info
 from crossemo.errors import CorpusLayoutError
@@ -52,16 +62,21 @@ COLUMNS: tuple[str, ...] = (
     "duration_s",
 )
 
+GENDER_WORDS: Mapping[str, str] = MappingProxyType({"female": "female", "f": "female", "male": "male", "m": "male"})
+"""Gender as corpora's side tables write it (lower case) -> the table's ``gender``."""
+
 _OPENING_PREFIX = re.compile(r"Error opening '.*': ")  # greedy: the name may hold "': " itself
 
-AUDIO_SUFFIX = ".wav"
-"""Readers of directory corpora consider files with this extension, in any letter case."""
+AUDIO_FORMATS: Mapping[str, str] = MappingProxyType({".wav": "WAV", ".aiff": "AIFF", ".aif": "AIFF", ".flac": "FLAC"})
+"""Extensions corpora are distributed with -> the soundfile format each needs."""
 
 
 class Utterance(NamedTuple):
     """What a file name (and its folders) says about one recording.
 
     ``group`` is the fold group (see the module docstring); ``None`` means the speaker.
+    ``language`` is this utterance's ISO code when the corpus mixes languages;
+    ``None`` means the corpus' language.
     """
 
     speaker: str
@@ -69,6 +84,7 @@ class Utterance(NamedTuple):
     emotion: str
     label: str | None
     group: str | None = None
+    language: str | None = None
 
 
 Parser = Callable[[PurePosixPath], "Utterance | str | None"]
@@ -85,12 +101,21 @@ def corpus_root(path: str | os.PathLike[str], *, title: str) -> Path:
     return root.resolve()
 
 
-def find_files(root: Path, *, suffix: str = AUDIO_SUFFIX) -> list[Path]:
-    """All files under ``root`` whose extension is ``suffix`` in any case, sorted.
+def audio_suffixes() -> tuple[str, ...]:
+    """Extensions of :data:`AUDIO_FORMATS` whose format the installed soundfile reads, lower case."""
+    readable = soundfile.available_formats()
+    return tuple(suffix for suffix, audio_format in AUDIO_FORMATS.items() if audio_format in readable)
+
+
+def find_files(root: Path, *, suffix: str | tuple[str, ...] | None = None) -> list[Path]:
+    """All files under ``root`` whose extension is ``suffix`` (or one of them) in any case, sorted.
+
+    ``suffix`` is lower case; ``None`` means every audio extension (:func:`audio_suffixes`).
 
     Symbolic links to folders are followed once (corpora are often assembled
     from links); a link back into a visited folder is not entered again.
     """
+    suffixes = audio_suffixes() if suffix is None else suffix
     found: list[Path] = []
     visited: set[str] = set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
@@ -99,8 +124,53 @@ def find_files(root: Path, *, suffix: str = AUDIO_SUFFIX) -> list[Path]:
             subfolders.clear()
             continue
         visited.add(real)
-        found.extend(Path(folder, name) for name in files if name.lower().endswith(suffix))
+        found.extend(Path(folder, name) for name in files if name.lower().endswith(suffixes))
     return sorted(found)
+
+
+def find_side_files(root: Path, name: str) -> list[Path]:
+    """Files under ``root`` named ``name`` in any letter case, nearest to ``root`` first.
+
+    Side files are the tables some corpora ship beside their audio (nEMO's
+    ``data.tsv``, CREMA-D's ``VideoDemographics.csv``); macOS ``._`` forks are left out.
+    """
+    matches = [
+        file
+        for file in find_files(root, suffix=PurePosixPath(name).suffix.lower())
+        if file.name.lower() == name.lower()
+    ]
+    return sorted(matches, key=lambda file: (len(file.relative_to(root).parts), file))
+
+
+def read_side_table(
+    file: Path, *, title: str, separator: str, required: tuple[str, ...], quoted: bool = True
+) -> pd.DataFrame:
+    """A corpus' side table as text cells, header names stripped, with the ``required`` columns.
+
+    ``quoted=False`` takes quote characters literally (transcripts hold them
+    unpaired).  Cells are stripped of surrounding spaces (nEMO's speaker ids
+    carry leading ones) and empty cells are ``""``.  Raises
+    :class:`~crossemo.errors.CorpusLayoutError` naming the file when it cannot
+    be parsed or lacks a required column.
+    """
+    try:
+        with warnings.catch_warnings():
+            # a row longer than the header would otherwise shift or drop cells silently
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                file, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8", index_col=False,
+                quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
+            )
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError) as error:
+        raise CorpusLayoutError(f"cannot read {title} file {path_to_text(file)}: {error}") from None
+    table.columns = [str(column).strip() for column in table.columns]
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise CorpusLayoutError(
+            f"{title} file {path_to_text(file)} lacks the column(s) {', '.join(missing)}: "
+            f"expected {', '.join(required)} in its header, found {', '.join(table.columns) or 'none'}"
+        )
+    return table.apply(lambda column: column.str.strip())
 
 
 def relative_posix(path: Path, root: Path) -> PurePosixPath:
@@ -113,15 +183,16 @@ def scan_directory(
     *,
     corpus: str,
     title: str,
-    language: str,
+    language: str | None,
     expected: str,
     parse: Parser,
 ) -> pd.DataFrame:
-    """Read every ``.wav`` file under ``path`` with ``parse`` into a corpus table.
+    """Read every audio file under ``path`` (:func:`find_files`) with ``parse`` into a corpus table.
 
     ``corpus`` is the registry name written in each row, ``title`` the corpus'
     human name used in messages, ``expected`` a one-line description of the
-    naming scheme for the error raised when no file matches it.  Durations come
+    naming scheme for the error raised when no file matches it.  ``language``
+    is written in each row whose :class:`Utterance` names none.  Durations come
     from the headers (:func:`crossemo.audio.audio_info`); unreadable files are
     skipped with the reason.
     """
@@ -150,8 +221,8 @@ def scan_directory(
             {
                 "path": str(relative),
                 "corpus": corpus,
-                "language": language,
                 **parsed._asdict(),
+                "language": parsed.language if parsed.language is not None else language,
                 "group": parsed.group if parsed.group is not None else parsed.speaker,
                 "duration_s": duration_s,
             }
@@ -194,7 +265,7 @@ def empty_corpus_error(
     scheme, ``others`` the number of files that did not.
     """
     if not candidates:
-        found = f" ({others} .wav files with other names)" if others else ""
+        found = f" ({others} audio files with other names)" if others else ""
         return CorpusLayoutError(f"no {title} files found under {path_to_text(root)}{found}: expected {expected}")
     reasons = Counter(entry["reason"] for entry in candidates).most_common()
     listed = "; ".join(f"{count} x {reason}" for reason, count in reasons[:3])

@@ -17,6 +17,9 @@ from crossemo.corpora.base import Utterance, scan_directory
 
 NAME = "emodb"
 LANGUAGE = "de"
+TITLE = "Emo-DB"
+LAYOUT = "SSTTTEV.wav, e.g. wav/03a01Wa.wav"
+"""The expected naming scheme, with an example (``scan --list``, layout errors)."""
 
 EMOTIONS: dict[str, tuple[str, str | None]] = {
     "W": ("anger", "angry"),  # Wut
@@ -54,8 +57,8 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
     return scan_directory(
         path,
         corpus=NAME,
-        title="Emo-DB",
+        title=TITLE,
         language=LANGUAGE,
-        expected="SSTTTEV.wav, e.g. wav/03a01Wa.wav",
+        expected=LAYOUT,
         parse=parse,
     )

@@ -29,6 +29,12 @@ from crossemo.errors import CorpusLayoutError
 
 NAME = "iemocap"
 LANGUAGE = "en"
+TITLE = "IEMOCAP"
+LAYOUT = (
+    "SessionN/sentences/wav/<dialog>/<utterance>.wav with SessionN/dialog/EmoEvaluation/<dialog>.txt,"
+    " e.g. Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav"
+)
+"""The expected naming scheme, with an example (``scan --list``, layout errors)."""
 
 EMOTIONS: dict[str, tuple[str, str | None]] = {
     "neu": ("neutral", "neutral"),
@@ -88,13 +94,13 @@ def parse_name(relative: PurePosixPath, *, evaluations: dict[str, str]) -> Utter
 
 def read(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read an IEMOCAP release folder (or one session of it) into a corpus table."""
-    root = corpus_root(path, title="IEMOCAP")
+    root = corpus_root(path, title=TITLE)
     evaluations = read_evaluations(root)
     return scan_directory(
         root,
         corpus=NAME,
-        title="IEMOCAP",
+        title=TITLE,
         language=LANGUAGE,
-        expected="SessionN/sentences/wav/<dialog>/<utterance>.wav with SessionN/dialog/EmoEvaluation/<dialog>.txt",
+        expected=LAYOUT,
         parse=lambda relative: parse_name(relative, evaluations=evaluations),
     )

@@ -29,6 +29,11 @@ from crossemo.errors import CorpusLayoutError
 from crossemo.fileio import path_from_text, path_to_text
 
 NAME = "manifest"
+TITLE = "manifest"
+LANGUAGE = None
+LANGUAGE_NOTE = "per row (its language column)"
+LAYOUT = "a CSV with columns path (relative to the CSV) and emotion, optional speaker, gender, language, label"
+"""The expected layout (``scan --list``, layout errors)."""
 DEFAULT_FILE_NAME = "manifest.csv"
 """Looked for when the manifest reader is given a folder instead of a CSV file."""
 
@@ -131,9 +136,9 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     if not rows:
         raise empty_corpus_error(
-            title="manifest",
+            title=TITLE,
             root=root,
-            expected="a CSV with columns path,emotion listing audio files",
+            expected=LAYOUT,
             candidates=skipped,
             others=0,
         )

@@ -18,6 +18,9 @@ from crossemo.corpora.base import Utterance, scan_directory
 
 NAME = "ravdess"
 LANGUAGE = "en"
+TITLE = "RAVDESS"
+LAYOUT = "Actor_NN/03-01-EE-II-SS-RR-AA.wav, e.g. Actor_01/03-01-05-01-01-01-01.wav"
+"""The expected naming scheme, with an example (``scan --list``, layout errors)."""
 
 EMOTIONS: dict[str, tuple[str, str | None]] = {
     "01": ("neutral", "neutral"),
@@ -64,8 +67,8 @@ def read(path: str | os.PathLike[str], *, include_song: bool = False) -> pd.Data
     return scan_directory(
         path,
         corpus=NAME,
-        title="RAVDESS",
+        title=TITLE,
         language=LANGUAGE,
-        expected="Actor_NN/03-01-EE-II-SS-RR-AA.wav",
+        expected=LAYOUT,
         parse=lambda relative: parse_name(relative, include_song=include_song),
     )

@@ -18,6 +18,9 @@ from crossemo.corpora.base import Utterance, scan_directory
 
 NAME = "savee"
 LANGUAGE = "en"
+TITLE = "SAVEE"
+LAYOUT = "AudioData/<DC|JE|JK|KL>/<a|d|f|h|n|sa|su><NN>.wav, e.g. AudioData/DC/a01.wav"
+"""The expected naming scheme, with an example (``scan --list``, layout errors)."""
 
 SPEAKERS = ("DC", "JE", "JK", "KL")
 
@@ -53,8 +56,8 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
     return scan_directory(
         path,
         corpus=NAME,
-        title="SAVEE",
+        title=TITLE,
         language=LANGUAGE,
-        expected="AudioData/<DC|JE|JK|KL>/<a|d|f|h|n|sa|su><NN>.wav",
+        expected=LAYOUT,
         parse=parse,
     )

@@ -18,6 +18,12 @@ from crossemo.corpora.base import Utterance, scan_directory
 
 NAME = "tess"
 LANGUAGE = "en"
+TITLE = "TESS"
+LAYOUT = (
+    "<OAF|YAF>_<emotion>/<OAF|YAF>_<word>_<angry|disgust|fear|happy|neutral|ps|sad>.wav,"
+    " e.g. OAF_angry/OAF_back_angry.wav"
+)
+"""The expected naming scheme, with an example (``scan --list``, layout errors)."""
 
 EMOTIONS: dict[str, tuple[str, str | None]] = {
     "angry": ("angry", "angry"),
@@ -54,8 +60,8 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
     return scan_directory(
         path,
         corpus=NAME,
-        title="TESS",
+        title=TITLE,
         language=LANGUAGE,
-        expected="<OAF|YAF>_<word>_<angry|disgust|fear|happy|neutral|ps|sad>.wav",
+        expected=LAYOUT,
         parse=parse,
     )

@@ -17,6 +17,9 @@ from crossemo.corpora.base import Utterance, scan_directory
 
 NAME = "urdu"
 LANGUAGE = "ur"
+TITLE = "URDU"
+LAYOUT = "<Angry|Happy|Neutral|Sad>/SGX_FXX_EYY.wav, e.g. Angry/SM1_F10_A01.wav"
+"""The expected naming scheme, with an example (``scan --list``, layout errors)."""
 
 EMOTIONS: dict[str, tuple[str, str | None]] = {
     "A": ("angry", "angry"),
@@ -48,8 +51,8 @@ def read(path: str | os.PathLike[str]) -> pd.DataFrame:
     return scan_directory(
         path,
         corpus=NAME,
-        title="URDU",
+        title=TITLE,
         language=LANGUAGE,
-        expected="<Angry|Happy|Neutral|Sad>/SGX_FXX_EYY.wav, e.g. Angry/SM1_F10_A01.wav",
+        expected=LAYOUT,
         parse=parse,
     )

@@ -4,7 +4,9 @@ Every utterance becomes one feature vector, computed by a :class:`FeatureExtract
 on the mono mix-down :func:`crossemo.audio.read_audio` returns.  The default,
 ``"egemaps"``, is openSMILE's eGeMAPSv02 functionals, exactly what
 ``opensmile.Smile(...).process_signal(signal, sample_rate)`` gives; ``"gemaps"`` is
-GeMAPSv01b.  Wherever a ``feature_set`` is accepted it may be a registry name
+GeMAPSv01b, ``"compare"`` ComParE_2016 (6,373 features) and ``"emobase"`` emobase,
+all at the functionals level.  ``"hf:MODEL[@LAYER]"`` is a self-supervised model's
+mean-pooled hidden states (:mod:`~crossemo.features.ssl`).  Wherever a ``feature_set`` is accepted it may be a registry name
 (:data:`EXTRACTORS`), a legacy name (``"eGeMAPSv02"``, as tables and bundles
 record it), a :class:`FeatureSet` or an extractor instance.
 
@@ -16,7 +18,7 @@ Modules: :mod:`~crossemo.features.extractors` (the interface and the registry),
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from crossemo.features.extraction import compute_batch as _compute_batch
 from crossemo.features.extractors import (
     DEFAULT_EXTRACTOR,
     EXTRACTORS,
+    SSL_PREFIX,
     FeatureError,
     FeatureExtractor,
     FeatureSet,
@@ -39,10 +42,12 @@ from crossemo.features.extractors import (
     as_feature_set,
     get_extractor,
 )
+from crossemo.features.ssl import parse_name
 from crossemo.fileio import file_sha256, path_from_text, path_to_text, write_parquet_atomic
 
 __all__ = [
     "EXTRACTORS",
+    "SSL_PREFIX",
     "CacheError",
     "FeatureError",
     "FeatureExtractor",
@@ -50,6 +55,7 @@ __all__ = [
     "OpenSmileExtractor",
     "as_extractor",
     "as_feature_set",
+    "check_feature_set_name",
     "default_cache_dir",
     "extract",
     "extract_corpus",
@@ -73,6 +79,22 @@ def feature_names(feature_set: FeatureSetLike = DEFAULT_EXTRACTOR) -> list[str]:
     (88, 'F0semitoneFrom27.5Hz_sma3nz_amean')
     """
     return list(as_extractor(feature_set).feature_names)
+
+
+def check_feature_set_name(name: str) -> str:
+    """``name`` if it names a feature set, else :class:`FeatureError` listing the known ones.
+
+    Registered sets are built (cheap); an ``hf:MODEL[@LAYER]`` name is only parsed: its
+    model is loaded when the set is first used (:func:`get_extractor`).
+
+    >>> check_feature_set_name("compare"), check_feature_set_name("hf:/models/wavlm@6")
+    ('compare', 'hf:/models/wavlm@6')
+    """
+    if isinstance(name, str) and name.startswith(SSL_PREFIX):
+        parse_name(name)
+    else:
+        get_extractor(name)
+    return name
 
 
 def extract(
@@ -175,22 +197,24 @@ def extract_corpus(
     scheduler: str | None = None,
     feature_set: FeatureSetLike = DEFAULT_EXTRACTOR,
     force: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Read corpus ``name`` at ``path``, extract its features and write them to Parquet ``out``.
 
     The file is written atomically and keeps the table's ``attrs`` (root,
     skipped).  An existing ``out`` is replaced only with ``force`` (checked before
     any work), and nothing is written when no file gave features
-    (:class:`FeatureError`).  Returns the ``scan --json`` summary of the extracted
-    table (its ``skipped`` includes extraction failures) plus ``extracted`` (rows
-    written), ``computed``, ``cached`` and ``out``.
+    (:class:`FeatureError`).  ``options`` are the reader's own (e.g. ``{"table": ...}``
+    for audformat; see :func:`crossemo.corpora.read_corpus`).  Returns the ``scan
+    --json`` summary of the extracted table (its ``skipped`` includes extraction
+    failures) plus ``extracted`` (rows written), ``computed``, ``cached`` and ``out``.
     """
     out = Path(out).expanduser()
     if out.is_dir():
         raise FeatureError(f"{path_to_text(out)} is a folder; --out names the Parquet file to write")
     if out.exists() and not force:
         raise FeatureError(f"{path_to_text(out)} exists; choose another --out or pass --force to replace it")
-    table = read_corpus(name, path)
+    table = read_corpus(name, path, **dict(options or {}))
     features = extract(
         table, feature_set=feature_set, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler
     )

@@ -9,7 +9,11 @@ Results are keyed by the SHA-256 of the file's content, so a renamed or copied
 file is not recomputed and a changed one is; and by the extractor's id and
 version (:func:`feature_cache_dir`), so extractors never read each other's values
 and a new openSMILE release starts afresh.  The second folder only saves
-rehashing files whose path, size and modification/change times are unchanged.  Each
+rehashing files whose path, size and modification/change times are unchanged.  Audio
+stored as bytes in a Parquet or Arrow shard (:class:`crossemo.fileio.EmbeddedAudio`)
+is keyed by the SHA-256 of those bytes, so that it shares its cache entries with the
+same audio as a file; its hash is remembered under the reference and its shard's
+size and times.  Each
 folder is a set of immutable shards (:class:`ShardStore`): every finished batch of
 files is written at once as a new shard (temporary name, then :func:`os.replace`),
 so an interrupted run keeps what it finished and concurrent runs never corrupt
@@ -37,9 +41,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crossemo.audio import AudioError, embedded_audio_bytes
 from crossemo.errors import CrossemoError
 from crossemo.features.extractors import DEFAULT_EXTRACTOR, FeatureExtractor, FeatureSet, as_extractor
-from crossemo.fileio import file_sha256, path_to_text, write_atomic
+from crossemo.fileio import embedded_reference, file_sha256, path_to_text, write_atomic
 
 MAX_SHARDS = 16
 """A cache folder holding more shards than this is merged into one after a run."""
@@ -114,7 +119,10 @@ class FeatureCache:
         return ShardStore(feature_cache_dir(self.root, self.extractor), schema, key=(SHA256,), finite=True)
 
     def content_hashes(self, files: Sequence[str]) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
-        """SHA-256 per readable file (reusing known hashes of unchanged files), sizes, and failures."""
+        """SHA-256 per readable file (reusing known hashes of unchanged files), sizes, and failures.
+
+        For embedded audio the SHA-256 is that of its bytes and the size that of its shard.
+        """
         store = self.hashes
         known_table = store.read()
         known: dict[tuple[str, int, int, int], str] = {}
@@ -126,8 +134,9 @@ class FeatureCache:
         failures: dict[str, str] = {}
         new: list[tuple[str, int, int, int, str]] = []
         for file in files:
+            reference = embedded_reference(file)
             try:
-                status = os.stat(file)
+                status = os.stat(file if reference is None else reference.shard)
                 if not stat.S_ISREG(status.st_mode):
                     failures[file] = "unreadable audio: not a regular file"
                     continue
@@ -135,10 +144,13 @@ class FeatureCache:
                 signature = (path_to_text(file), status.st_size, status.st_mtime_ns, status.st_ctime_ns)
                 digest = known.get(signature)
                 if digest is None:
-                    digest = file_sha256(file)
+                    digest = file_sha256(file) if reference is None else _sha256(embedded_audio_bytes(reference))
                     new.append((*signature, digest))
             except OSError as error:
                 failures[file] = f"unreadable audio: {error.strerror or error}"
+                continue
+            except AudioError as error:
+                failures[file] = str(error)
                 continue
             hashes[file] = digest
             sizes[file] = status.st_size
@@ -281,6 +293,11 @@ class ShardStore:
             with contextlib.suppress(OSError):  # another writer may just have finished with it
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
+
+
+def _sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data``, as :func:`crossemo.fileio.file_sha256` gives for a file holding them."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _write_table(table: pa.Table, path: Path) -> None:

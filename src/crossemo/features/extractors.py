@@ -16,30 +16,34 @@ pickled to worker processes, so it must be picklable (a module-level class).
 
 from __future__ import annotations
 
-import abc
 import functools
-import re
 from collections.abc import Callable, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import opensmile
 
-from crossemo.errors import CrossemoError
+from crossemo.features.base import ID_PATTERN, FeatureError, FeatureExtractor, check_extractor
+from crossemo.features.ssl import PREFIX as SSL_PREFIX
+from crossemo.features.ssl import cached_extractor
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*")
-"""What an extractor id may look like: it names a cache folder, ``<id>-<version>``, so no ``-``."""
-
-
-class FeatureError(CrossemoError, ValueError):
-    """Feature extraction was asked for something it cannot do.
-
-    An unknown feature set, a table without paths (or a path cell that is empty), an output
-    file it cannot write.
-    """
-
+__all__ = [
+    "ALIASES",
+    "DEFAULT_EXTRACTOR",
+    "EXTRACTORS",
+    "ID_PATTERN",
+    "SSL_PREFIX",
+    "FeatureError",
+    "FeatureExtractor",
+    "FeatureSet",
+    "OpenSmileExtractor",
+    "as_extractor",
+    "as_feature_set",
+    "check_extractor",
+    "get_extractor",
+]
 
 class FeatureSet(str, Enum):
     """openSMILE feature sets crossemo extracts, at the Functionals level (one vector per file).
@@ -49,46 +53,8 @@ class FeatureSet(str, Enum):
 
     eGeMAPSv02 = "eGeMAPSv02"
     GeMAPSv01b = "GeMAPSv01b"
-
-
-class FeatureExtractor(abc.ABC):
-    """One way to turn a mono float32 signal into a fixed-length feature vector.
-
-    Subclasses set ``id``, ``version`` and ``feature_names`` (class attributes or in
-    ``__init__``) and implement :meth:`compute`.  ``compute`` may raise for input it
-    cannot handle: that file is then skipped with the error as its reason.
-    """
-
-    id: str
-    """Stable name: part of the cache folder, so it never changes for the same features."""
-    version: str
-    """Changes whenever the values would (a new library release, other parameters)."""
-    feature_names: tuple[str, ...]
-    """Column names, in the order :meth:`compute` returns the values."""
-    dtype: ClassVar[np.dtype] = np.dtype(np.float32)
-    """How values are stored in tables and in the cache."""
-
-    @property
-    def feature_set(self) -> str:
-        """The name tables record as ``attrs["feature_set"]``; the ``id`` unless a subclass knows better."""
-        return self.id
-
-    @abc.abstractmethod
-    def compute(self, signal: np.ndarray, sample_rate: int) -> np.ndarray:
-        """The feature vector (1-D, ``len(feature_names)`` values) of a mono float32 signal."""
-
-    def describe(self) -> dict[str, Any]:
-        """What to record about the extractor in results and bundles (JSON-able)."""
-        return {
-            "id": self.id,
-            "version": self.version,
-            "feature_set": self.feature_set,
-            "n_features": len(self.feature_names),
-            "dtype": np.dtype(self.dtype).name,
-        }
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.id} {self.version}>"
+    ComParE_2016 = "ComParE_2016"
+    emobase = "emobase"
 
 
 class OpenSmileExtractor(FeatureExtractor):
@@ -131,18 +97,23 @@ class OpenSmileExtractor(FeatureExtractor):
         return (functools.partial(OpenSmileExtractor, self.opensmile_feature_set, id=self.id), ())
 
 
-ALIASES: Mapping[str, str] = MappingProxyType({"eGeMAPSv02": "egemaps", "GeMAPSv01b": "gemaps"})
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {"eGeMAPSv02": "egemaps", "GeMAPSv01b": "gemaps", "ComParE_2016": "compare"}
+)
 """Legacy names (what tables and bundles record as ``feature_set``) -> registry name."""
 
 EXTRACTORS: Mapping[str, Callable[[], FeatureExtractor]] = MappingProxyType(
     {
         "egemaps": functools.partial(OpenSmileExtractor, FeatureSet.eGeMAPSv02),  # the default
         "gemaps": functools.partial(OpenSmileExtractor, FeatureSet.GeMAPSv01b),
+        "compare": functools.partial(OpenSmileExtractor, FeatureSet.ComParE_2016),  # 6,373 features
+        "emobase": functools.partial(OpenSmileExtractor, FeatureSet.emobase),
     }
 )
 """Registry name -> factory of the extractor (whose ``id`` is that name)."""
 
 DEFAULT_EXTRACTOR = "egemaps"
+
 
 
 def get_extractor(name: str | FeatureSet) -> FeatureExtractor:
@@ -153,8 +124,11 @@ def get_extractor(name: str | FeatureSet) -> FeatureExtractor:
     """
     if isinstance(name, FeatureSet):
         name = name.value
+    if isinstance(name, str) and name.startswith(SSL_PREFIX):
+        return _ssl_extractor(name)
     if not isinstance(name, str) or ALIASES.get(name, name) not in EXTRACTORS:
-        known = ", ".join([*EXTRACTORS, *(f"{alias} (= {target})" for alias, target in ALIASES.items())])
+        known = ", ".join([*EXTRACTORS, *(f"{alias} (= {target})" for alias, target in ALIASES.items()),
+                           f"{SSL_PREFIX}MODEL[@LAYER] (a self-supervised model folder)"])
         raise FeatureError(f"unknown feature set {name!r}; known: {known}")
     return _build(ALIASES.get(name, name))
 
@@ -185,28 +159,14 @@ def as_feature_set(value: str | FeatureSet | FeatureExtractor) -> FeatureSet:
         raise FeatureError(f"unknown feature set {value!r}; known: {known}") from None
 
 
-def check_extractor(extractor: FeatureExtractor) -> FeatureExtractor:
-    """``extractor`` if its ``id``, ``version``, ``feature_names`` and ``dtype`` are usable, else FeatureError."""
-    where = f"feature extractor {type(extractor).__name__}"
-    identifier = getattr(extractor, "id", None)
-    if not isinstance(identifier, str) or not ID_PATTERN.fullmatch(identifier):
-        raise FeatureError(f"{where}: id {identifier!r} must match {ID_PATTERN.pattern}")
-    version = getattr(extractor, "version", None)
-    if not isinstance(version, str) or not version:
-        raise FeatureError(f"{where}: version must be a non-empty string, not {version!r}")
-    names = getattr(extractor, "feature_names", None)
-    if (
-        isinstance(names, str)
-        or not isinstance(names, tuple | list)
-        or not names
-        or not all(isinstance(name, str) and name for name in names)
-    ):
-        raise FeatureError(f"{where}: feature_names must be a non-empty sequence of names")
-    if len(set(names)) != len(names):
-        raise FeatureError(f"{where}: feature_names are not distinct")
-    if np.dtype(extractor.dtype).kind != "f":
-        raise FeatureError(f"{where}: dtype must be a floating-point type, not {extractor.dtype}")
-    return extractor
+def _ssl_extractor(name: str) -> FeatureExtractor:
+    try:
+        import transformers  # noqa: F401 - imported first to name the missing extra
+    except ImportError as error:
+        raise FeatureError(
+            f"{name}: self-supervised features need the optional 'ssl' extra (pip install 'crossemo[ssl]'): {error}"
+        ) from None
+    return cached_extractor(name)
 
 
 @functools.cache

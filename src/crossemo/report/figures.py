@@ -5,7 +5,7 @@ Every builder takes a :class:`~crossemo.report.run.RunData` and returns
 the reason it was skipped (a run without transfer corpora has no overlap figure,
 say).  The builders live in :mod:`crossemo.report.figures_latent` (latent space)
 and :mod:`crossemo.report.figures_results` (accuracy, distance, confusion, training);
-:func:`render_figures` runs them in report order and saves each as PNG and SVG.
+:func:`render_figures` runs them in report order and saves each as PNG (and SVG on request).
 """
 
 from __future__ import annotations
@@ -93,8 +93,12 @@ STUDY_BUILDERS: tuple[Callable[[RunData], list[FigureResult]], ...] = (loco_figu
 # --------------------------------------------------------------------------- rendering
 
 
-def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None) -> list[RenderedFigure]:
-    """Draw every figure of ``run`` and write each as ``<stem>.png`` and ``<stem>.svg``.
+def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None,
+                   svg: bool = False) -> list[RenderedFigure]:
+    """Draw every figure of ``run`` and write each as ``<stem>.png`` (and ``<stem>.svg`` with ``svg``).
+
+    PNG is what the HTML page embeds; SVG (vector, for papers) costs about as much
+    again to write, so it is written only on request.
 
     A study with several training sets (``loco``, ``matrix``) first gets the figures
     over all of them (:data:`STUDY_BUILDERS`); the other figures show one training
@@ -112,36 +116,40 @@ def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None) 
     with matplotlib.rc_context(_RC):
         for builder, data in builders:
             try:
-                rendered += [_save(result, figures_dir) for result in builder(data)]
+                rendered += [_save(result, figures_dir, svg=svg) for result in builder(data)]
             except Exception as error:  # noqa: BLE001 - a report after a long run beats a traceback
                 name = builder.__name__.removesuffix("_figures").removesuffix("_figure")
                 warnings.warn(f"report figure {name} failed: {error!r}", RuntimeWarning, stacklevel=2)
                 rendered.append(RenderedFigure(name, name.replace("_", " ").capitalize(), "",
                                                skipped=f"could not be drawn ({type(error).__name__}: {error})"))
-    _remove_stale(figures_dir, {item.stem for item in rendered if item.png_path is not None})
+    kept = {item.stem for item in rendered if item.png_path is not None}
+    _remove_stale(figures_dir, {".png": kept, ".svg": kept if svg else set()})
     return rendered
 
 
-def _save(result: FigureResult, figures_dir: Path) -> RenderedFigure:
+def _save(result: FigureResult, figures_dir: Path, *, svg: bool) -> RenderedFigure:
     if result.figure is None:
         return RenderedFigure(result.stem, result.title, result.caption, skipped=result.skipped)
     png = io.BytesIO()
     result.figure.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
-    # The first save laid the figure out; keep that layout instead of solving it again.
-    result.figure.set_layout_engine("none")
-    svg = io.BytesIO()
-    result.figure.savefig(svg, format="svg", dpi=SVG_RASTER_DPI, metadata={"Date": None})
     png_path = figures_dir / f"{result.stem}.png"
-    svg_path = figures_dir / f"{result.stem}.svg"
     write_atomic_bytes(png_path, png.getvalue())
-    write_atomic_bytes(svg_path, svg.getvalue())
+    svg_path = None
+    if svg:
+        # The first save laid the figure out; keep that layout instead of solving it again.
+        result.figure.set_layout_engine("none")
+        vector = io.BytesIO()
+        result.figure.savefig(vector, format="svg", dpi=SVG_RASTER_DPI, metadata={"Date": None})
+        svg_path = figures_dir / f"{result.stem}.svg"
+        write_atomic_bytes(svg_path, vector.getvalue())
     return RenderedFigure(
         result.stem, result.title, result.caption, png=png.getvalue(), png_path=png_path, svg_path=svg_path
     )
 
 
-def _remove_stale(figures_dir: Path, kept: set[str]) -> None:
+def _remove_stale(figures_dir: Path, kept: dict[str, set[str]]) -> None:
+    """Remove our figure files (by suffix) whose stem is not in ``kept[suffix]``: the folder matches the report."""
     for path in figures_dir.iterdir():
-        ours = path.suffix in (".png", ".svg") and path.stem.startswith(FIGURE_STEMS)
-        if ours and path.stem not in kept:
+        ours = path.suffix in kept and path.stem.startswith(FIGURE_STEMS)
+        if ours and path.stem not in kept[path.suffix]:
             path.unlink(missing_ok=True)

@@ -184,7 +184,7 @@ def _summary_section(run: RunData) -> str:
 
 
 def _baselines_text(run: RunData) -> str:
-    """`` (the baselines: SVC 88 features, a linear SVC on every feature; ...)`` for the run's baselines."""
+    """`` (the baselines: SVC all features, a linear SVC on every feature; ...)`` for the run's baselines."""
     parts = []
     for method in run.methods:
         if not method_is_baseline(method):

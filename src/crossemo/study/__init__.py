@@ -58,13 +58,19 @@ def run_study(
 ) -> Results:
     """Run the study ``config`` describes and write its run directory ``out``.
 
-    Returns the content of ``results.json``.  Refuses to overwrite a finished run
+    Returns the content of ``results.json``; a study over several feature sets runs
+    once per set and returns the comparison (:func:`crossemo.study.feature_sets.run_feature_sets`,
+    whose records carry their ``feature_set``).  Refuses to overwrite a finished run
     unless ``force``; an unfinished run in ``out`` resumes from its finished fits.
     ``report`` also writes ``report.html`` and ``figures/``; ``progress`` shows
     progress bars (``None``: when stderr is a terminal).
     """
     from crossemo.study.results import assemble_results
 
+    if len(config.features.sets) > 1:
+        from crossemo.study.feature_sets import run_feature_sets
+
+        return run_feature_sets(config, out, force=force, progress=progress, report=report)
     out = Path(out)
     check_paths(config)
     prepare_run_dir(out, force=force)

@@ -44,7 +44,7 @@ def load_corpora(config: StudyConfig, *, progress: bool | None = None) -> dict[s
     entries = config.entries()
     # Read every corpus before extracting any: a wrong layout is reported at once, not after
     # minutes of feature extraction of the corpora before it.
-    tables = [read_corpus(entry.corpus, entry.path) for entry in entries]
+    tables = [read_corpus(entry.corpus, entry.path, **entry.options) for entry in entries]
     corpora = {
         entry.display_name: load_corpus(entry, config, table=table, progress=progress)
         for entry, table in zip(entries, tables)
@@ -69,11 +69,11 @@ def load_corpus(
     from crossemo.features import extract, get_extractor
     from crossemo.preprocessing import outlier_mask
 
-    extractor = get_extractor(config.features.set)
+    extractor = get_extractor(config.feature_set)
     names = list(extractor.feature_names)
     extracted = extract(
-        read_corpus(entry.corpus, entry.path) if table is None else table,
-        feature_set=config.features.set,
+        read_corpus(entry.corpus, entry.path, **entry.options) if table is None else table,
+        feature_set=config.feature_set,
         cache_dir=config.compute.cache_dir,
         jobs=config.compute.jobs,
         scheduler=config.compute.scheduler,
@@ -82,7 +82,7 @@ def load_corpus(
     if extracted.empty:
         raise CrossemoError(f"{entry.display_name}: no usable recordings under {entry.path}")
     features = extracted[names].to_numpy(dtype=np.float64)
-    keep = outlier_mask(features, z=config.protocol.outlier_z)
+    keep = outlier_mask(features, z=config.protocol.outlier_z, max_share=config.protocol.outlier_max_share)
     table = extracted.loc[keep, [c for c in extracted.columns if c not in names]].reset_index(drop=True)
     table["corpus"] = entry.display_name
     # Namespaced by corpus, so two pooled corpora never share a speaker (or session) by accident.
