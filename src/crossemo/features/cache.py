@@ -31,7 +31,7 @@ import stat
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,11 +161,12 @@ class FeatureCache:
 
     def read(self, digests: Iterable[str]) -> pd.DataFrame:
         """The cached feature vectors of those of ``digests`` that have one, index sha256 (distinct)."""
-        table = self.features.read()
+        wanted = pa.array(list(set(digests)), type=pa.string())
+        # Filtered shard by shard: memory follows the rows asked for, not the cache's size.
+        table = self.features.read(rows=lambda shard: pc.is_in(shard.column(SHA256), value_set=wanted))
         if table is None:
             return self.empty()
-        wanted = pa.array(list(set(digests)), type=pa.string())
-        frame = table.filter(pc.is_in(table.column(SHA256), value_set=wanted)).to_pandas().set_index(SHA256)
+        frame = table.to_pandas().set_index(SHA256)
         return frame.loc[~frame.index.duplicated()]
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -212,9 +213,13 @@ class ShardStore:
     def shards(self) -> list[Path]:
         return sorted(self.folder.glob("*.parquet")) if self.folder.is_dir() else []
 
-    def read(self) -> pa.Table | None:
-        """All rows (duplicates possible), or ``None`` if there are none."""
-        tables, _ = self._read_shards()
+    def read(self, *, rows: Callable[[pa.Table], pa.Array] | None = None) -> pa.Table | None:
+        """All rows (duplicates possible), or ``None`` if there are none.
+
+        ``rows`` maps each shard to a boolean mask of the rows to keep, applied as the
+        shard is read, so only those rows are ever held together.
+        """
+        tables, _ = self._read_shards(rows)
         return pa.concat_tables(tables) if tables else None
 
     def append(self, table: pa.Table) -> None:
@@ -260,7 +265,7 @@ class ShardStore:
             return table
         return table.filter(keep)
 
-    def _read_shards(self) -> tuple[list[pa.Table], list[Path]]:
+    def _read_shards(self, rows: Callable[[pa.Table], pa.Array] | None = None) -> tuple[list[pa.Table], list[Path]]:
         tables: list[pa.Table] = []
         read: list[Path] = []
         tried: set[Path] = set()
@@ -273,7 +278,8 @@ class ShardStore:
                 try:
                     with open(path, "rb") as handle:  # Python opens it: pyarrow refuses a name that is not UTF-8
                         table = pq.read_table(handle, columns=list(self.columns))
-                    tables.append(self._valid_rows(self._conform(table)))
+                    table = self._valid_rows(self._conform(table))
+                    tables.append(table if rows is None else table.filter(rows(table)))
                     read.append(path)
                 except FileNotFoundError:
                     vanished = True
