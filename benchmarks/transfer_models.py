@@ -8,8 +8,15 @@ reader and extractor, outliers (|z| > 10 within each corpus) removed, speaker-in
   that use them) and, target-aware, on ``target=``: a random 20% of the other corpus
   (labels unused) standardized by its own statistics (condition "target_norm");
 * a linear SVC on the training latent predicts the held-out fold (within) and the other
-  80% of the other corpus, standardized by the 20% share's scaler (transfer);
-* log Bhattacharyya distance between the training latent and that 80%'s latent.
+  80% of the other corpus, standardized by the 20% share's scaler (target_norm) or by the
+  training fold's (unseen);
+* log Bhattacharyya distance between the training latent and that 80%'s latent;
+* every accuracy also with the SVC on the latent standardized by the training rows
+  (``/s``, as ``protocol.scale_latent``), from the same fit.
+
+With ``--speaker-norm`` each method also trains without a target on folds standardized
+per speaker and is evaluated on the whole other corpus standardized per speaker (the
+study's condition speaker_norm, speakers with fewer than 20 utterances by their corpus).
 
 Rows: each method without a target (the paper's training), and with the target under
 alignment none / mmd / coral; PCA 2-D as the reference.  Balanced accuracy is the mean
@@ -18,6 +25,7 @@ over folds (95% Student-t half-width in brackets), log BD the mean over folds.
     .venv/bin/python benchmarks/transfer_models.py
     .venv/bin/python benchmarks/transfer_models.py --methods dae_sup vae_sup --set vae_sup.beta_max=0.1
     .venv/bin/python benchmarks/transfer_models.py --set alignment_weight=3 --jobs 2
+    .venv/bin/python benchmarks/transfer_models.py --methods dae_sup --variants "no target" --speaker-norm
 
 Features are cached under ``--cache-dir`` (default ``~/.cache/crossemo-bench/features``),
 never in the repository or next to the shared corpora.
@@ -86,6 +94,8 @@ class Job:
     method: str
     variant: str
     fold: int
+    standardization: str = "corpus"
+    """"corpus" (the paper's folds) or "speaker" (condition speaker_norm: every corpus per speaker)."""
 
 
 def run_job(job: Job, corpora: dict[str, Corpus], params: dict[str, dict[str, Any]], seed: int) -> dict:
@@ -98,16 +108,29 @@ def run_job(job: Job, corpora: dict[str, Corpus], params: dict[str, dict[str, An
     from crossemo.evaluation.metrics import balanced_accuracy
     from crossemo.evaluation.protocols import split_folds
     from crossemo.models.registry import get_method
-    from crossemo.preprocessing import fit_scaler, target_norm_split
+    from crossemo.preprocessing import fit_scaler, speaker_standardize, target_norm_split
 
     torch.set_num_threads(1)
     source, target = corpora[job.source], corpora[job.target]
     train, test = split_folds(source.table, split="speaker", n_folds=5, seed=seed)[job.fold]
-    scaler = fit_scaler(source.features[train])
-    X_train, X_test = scaler.transform(source.features[train]), scaler.transform(source.features[test])
+    source_features = source.features
     adapt, evaluated = target_norm_split(len(target.labels), fraction=0.2, seed=seed)
-    own = fit_scaler(target.features[adapt])
-    target_adapt, target_eval = own.transform(target.features[adapt]), own.transform(target.features[evaluated])
+    if job.standardization == "speaker":
+        # As the study's speaker_norm: each speaker by its own statistics (speakers never
+        # cross folds), the training fold's scaler on top; the whole target corpus evaluated.
+        source_features = speaker_standardize(source.features, _speakers(source.table))
+        adapt, evaluated = adapt[:0], np.arange(len(target.labels))
+        target_sets = {"speaker_norm": speaker_standardize(target.features, _speakers(target.table))}
+    scaler = fit_scaler(source_features[train])
+    X_train, X_test = scaler.transform(source_features[train]), scaler.transform(source_features[test])
+    target_adapt = None
+    if job.standardization == "corpus":
+        own = fit_scaler(target.features[adapt])
+        target_adapt = own.transform(target.features[adapt])
+        target_sets = {
+            "target_norm": own.transform(target.features[evaluated]),
+            "unseen": scaler.transform(target.features[evaluated]),
+        }
 
     start = time.perf_counter()
     if job.method == "pca":
@@ -121,15 +144,27 @@ def run_job(job: Job, corpora: dict[str, Corpus], params: dict[str, dict[str, An
         labels = source.labels[train] if spec.uses_labels else None
         model.fit(X_train, labels, target=None if job.variant == "no target" else target_adapt)
     seconds = time.perf_counter() - start
-    Z_train, Z_test, Z_target = (model.transform(rows) for rows in (X_train, X_test, target_eval))
-    svc = SVC(kernel="linear").fit(Z_train, source.labels[train])
-    return {
-        **job.__dict__,
-        "within": balanced_accuracy(source.labels[test], svc.predict(Z_test)),
-        "transfer": balanced_accuracy(target.labels[evaluated], svc.predict(Z_target)),
-        "log_bd": log_bhattacharyya(Z_train, Z_target),
-        "seconds": seconds,
-    }
+    Z_train, Z_test = model.transform(X_train), model.transform(X_test)
+    Z_targets = {condition: model.transform(rows) for condition, rows in target_sets.items()}
+    result = {**job.__dict__, "seconds": seconds}
+    # The SVC on the latent as it is, and on the latent standardized by the training rows
+    # (protocol.scale_latent): one fit gives both.
+    for suffix, latent_scaler in (("", None), ("_scaled", fit_scaler(Z_train))):
+        def view(Z, latent_scaler=latent_scaler):
+            return Z if latent_scaler is None else latent_scaler.transform(Z)
+
+        svc = SVC(kernel="linear").fit(view(Z_train), source.labels[train])
+        result["within" + suffix] = balanced_accuracy(source.labels[test], svc.predict(view(Z_test)))
+        for condition, Z_target in Z_targets.items():
+            result[f"{condition}{suffix}"] = balanced_accuracy(target.labels[evaluated], svc.predict(view(Z_target)))
+    for condition, Z_target in Z_targets.items():
+        result[f"{condition}_log_bd"] = log_bhattacharyya(Z_train, Z_target)
+    return result
+
+
+def _speakers(table: Any) -> np.ndarray:
+    column = "speaker" if "speaker" in table.columns else "group"
+    return table[column].astype(str).to_numpy(dtype=object)
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
@@ -160,24 +195,36 @@ def parse_settings(settings: Sequence[str], methods: Sequence[str]) -> dict[str,
     return params
 
 
+def _cell(rows: list[dict], key: str) -> str:
+    if key not in rows[0]:
+        return f"{'':>11}"
+    mean, ci = mean_ci95([r[key] for r in rows])
+    return f"{100 * mean:5.1f} ({100 * ci:3.1f})"
+
+
 def report(results: list[dict], directions: Sequence[tuple[str, str]], methods: Sequence[str]) -> None:
-    """Print one table per direction: within, transfer (balanced accuracy, %) and log BD."""
+    """Print one table per direction and standardization: balanced accuracy (%, 95% CI) and log BD.
+
+    Every accuracy twice: the SVC on the latent as it is, and on the standardized latent (``/s``).
+    """
     for source, target in directions:
-        print(f"\n{source} -> {target} (target_norm), 5-fold by speaker")
-        print(f"  {'method':<9} {'training':<10} {'within':>13} {'transfer':>13} {'log BD':>7} {'fit s':>6}")
-        for method in methods:
-            for variant in ("no target",) if method == "pca" else ALIGNMENT_ROWS:
-                rows = [r for r in results if (r["source"], r["method"], r["variant"]) == (source, method, variant)]
-                if not rows:
-                    continue
-                within, within_ci = mean_ci95([r["within"] for r in rows])
-                transfer, transfer_ci = mean_ci95([r["transfer"] for r in rows])
-                log_bd = float(np.mean([r["log_bd"] for r in rows]))
-                seconds = float(np.mean([r["seconds"] for r in rows]))
-                print(
-                    f"  {method:<9} {variant:<10} {100 * within:5.1f} ({100 * within_ci:4.1f})"
-                    f" {100 * transfer:5.1f} ({100 * transfer_ci:4.1f}) {log_bd:7.2f} {seconds:6.1f}"
-                )
+        for standardization, conditions in (("corpus", ("unseen", "target_norm")), ("speaker", ("speaker_norm",))):
+            sets = [r for r in results if (r["source"], r["standardization"]) == (source, standardization)]
+            if not sets:
+                continue
+            print(f"\n{source} -> {target}, {standardization} standardization, 5-fold by speaker")
+            header = "".join(f" {name:>11} {name[:9] + '/s':>11}" for name in ("within", *conditions))
+            bds = "".join(f" {'BD ' + name[:6]:>9}" for name in conditions)
+            print(f"  {'method':<9} {'training':<10}{header}{bds} {'fit s':>6}")
+            for method in methods:
+                for variant in ("no target",) if method == "pca" else ALIGNMENT_ROWS:
+                    rows = [r for r in sets if (r["method"], r["variant"]) == (method, variant)]
+                    if not rows:
+                        continue
+                    cells = "".join(f" {_cell(rows, key)} {_cell(rows, key + '_scaled')}" for key in ("within", *conditions))
+                    log_bd = "".join(f" {float(np.mean([r[c + '_log_bd'] for r in rows])):9.2f}" for c in conditions)
+                    seconds = float(np.mean([r["seconds"] for r in rows]))
+                    print(f"  {method:<9} {variant:<10}{cells}{log_bd} {seconds:6.1f}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -190,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="training corpus (both: RAVDESS -> Emo-DB and Emo-DB -> RAVDESS)")
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="[METHOD.]PARAM=VALUE", help="a constructor keyword of the methods")
+    parser.add_argument("--speaker-norm", action="store_true",
+                        help="also train and evaluate under condition speaker_norm (without a target)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes, one torch thread each")
     parser.add_argument("--json", type=Path, help="also write every fold's result here")
@@ -213,6 +262,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         for variant in (("no target",) if method == "pca" else args.variants)
         for fold in range(5)
     ]
+    if args.speaker_norm:
+        jobs += [
+            Job(source, target, method, "no target", fold, "speaker")
+            for source, target in directions
+            for method in args.methods
+            for fold in range(5)
+        ]
     results = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run_job, job, corpora, params, args.seed) for job in jobs]

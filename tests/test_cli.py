@@ -105,3 +105,16 @@ def test_unusable_paths_are_one_clear_error(runner, tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
     assert blocker.read_text() == "not a folder"
+
+
+def test_the_summary_table_shows_the_feature_set_only_when_a_study_compares_several(capsys):
+    from crossemo.cli_output import print_summary
+
+    record = {"classes": 4, "method": "dae", "corpus": "emodb", "condition": "unseen",
+              "balanced_accuracy": {"mean": 0.5, "ci95": [0.4, 0.6]}, "log_bhattacharyya": {"mean": -1.0}}
+    print_summary({"results": [record]})
+    single = capsys.readouterr().out
+    assert "50.0 [40.0, 60.0]" in single and "features" not in single
+    print_summary({"feature_sets": ["egemaps", "gemaps"], "results": [{**record, "feature_set": "gemaps"}]})
+    several = capsys.readouterr().out
+    assert "features" in several and "gemaps" in several

@@ -100,7 +100,7 @@ def print_summary(results: dict) -> None:
         low, high = accuracy["ci95"]
         log_bd = record["log_bhattacharyya"]
         view.add_row(
-            *(escape(record["feature_set"]),) * several_sets,
+            *([escape(record["feature_set"])] if several_sets else []),
             str(record["classes"]), record["method"], record["corpus"], record["condition"],
             f"{100 * accuracy['mean']:.1f} [{100 * low:.1f}, {100 * high:.1f}]",
             "" if log_bd is None else f"{log_bd['mean']:.2f}",

@@ -25,7 +25,11 @@ from crossemo.models import (
     VAESupervised,
     load_model_file,
 )
+from crossemo.models.losses import balanced_class_weights
+from crossemo.models.network import LatentAutoencoder
 from crossemo.models.registry import SHARED_SETTINGS, estimator_from_state, get_method, model_names
+from crossemo.models.supervised import HeadObjective
+from crossemo.models.training import DenoisingObjective, VariationalObjective
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -89,8 +93,12 @@ def test_the_head_separates_classes_the_dae_latent_misses() -> None:
     X_test, y_test = _hidden_classes(seed=1)
     settings = {"epochs": 30, "batch_size": 32, "seed": 0}
     plain = _svc_accuracy(DAE(**settings).fit(X), X, y, X_test, y_test)
-    supervised = _svc_accuracy(DAESupervised(**settings).fit(X, y), X, y, X_test, y_test)
+    supervised = _svc_accuracy(DAESupervised(**settings, head_input="clean").fit(X, y), X, y, X_test, y_test)
     assert supervised > plain + 0.2, (plain, supervised)
+    # The default head reads noisy input: N(0, 1) on every column blurs these 3 weak
+    # informative columns, yet the head still finds the classes.
+    noisy = _svc_accuracy(DAESupervised(**settings).fit(X, y), X, y, X_test, y_test)
+    assert noisy > plain + 0.15, (plain, noisy)
     variational = _svc_accuracy(VAESupervised(**settings).fit(X, y), X, y, X_test, y_test)
     assert variational > plain + 0.2, (plain, variational)
 
@@ -162,6 +170,9 @@ def test_save_and_load_round_trip_keeps_the_head(cls, tmp_path) -> None:
         (DAESupervised, {"alignment_weight": float("inf")}, "alignment_weight must be a finite number"),
         (DAESupervised, {"head_weight": -1}, "head_weight must be >= 0"),
         (VAESupervised, {"head_weight": "1"}, "head_weight must be a finite number"),
+        (DAESupervised, {"head_input": "sample"}, "head_input must be one of"),
+        (VAESupervised, {"balanced_head": "yes"}, "balanced_head must be true or false"),
+        (VAESupervised, {"noise_sigma": -0.5}, "noise_sigma must be >= 0"),
     ],
 )
 def test_bad_params_fail_check_params_with_a_clear_error(cls, params, name) -> None:
@@ -190,3 +201,50 @@ def test_unlabelled_rows_join_reconstruction_only(cls) -> None:
     with pytest.warns(UserWarning, match="cross-entropy is 0"):
         unlabelled = cls(epochs=3).fit(X, [None] * len(X))
     assert unlabelled.network_.classifier_head is None and unlabelled.transform(X).shape == (len(X), 2)
+
+
+def test_balanced_class_weights_equalize_the_classes_contributions() -> None:
+    codes = np.array([0, 0, 0, 0, 0, 0, 1, 1, -1, -1])
+    weights = balanced_class_weights(codes, 3)
+    labelled = codes[codes >= 0]
+    # Every present class carries the same total weight; an absent class none.
+    assert weights[0] * 6 == pytest.approx(weights[1] * 2) and weights[2] == 0.0
+    assert weights[labelled].sum() == pytest.approx(len(labelled))
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_head_objective_weighs_classes_and_reads_the_chosen_embedding(variational) -> None:
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(12, 6)).astype(np.float32))
+    labels = torch.tensor([0, 1, 1, 1, 1, 1, -1, 0, 1, 1, 1, -1])
+    network = LatentAutoencoder(6, 2, hidden=(4,), variational=variational,
+                                generator=torch.Generator().manual_seed(0), n_classes=2)
+    base = VariationalObjective() if variational else DenoisingObjective(noise_sigma=0.5)
+    weights = torch.tensor([3.0, 0.5])
+
+    def head_term(objective):
+        return objective(network, x, labels, beta=0.1, generator=torch.Generator().manual_seed(1))
+
+    clean = head_term(HeadObjective(base, head_weight=2.0, class_weights=weights))
+    embedding, _ = network.encode(x[labels >= 0])
+    expected = torch.nn.functional.cross_entropy(network.classify(embedding), labels[labels >= 0], weight=weights)
+    assert float(clean["classification"]) == pytest.approx(float(expected), rel=1e-6)
+    own = head_term(base)["loss"]
+    assert float(clean["loss"]) == pytest.approx(float(own) + 2.0 * float(expected), rel=1e-5)
+    unweighted = head_term(HeadObjective(base, head_weight=2.0))["classification"]
+    assert float(unweighted) != pytest.approx(float(expected), rel=1e-3)
+    noisy = head_term(HeadObjective(base, head_weight=2.0, noisy=True, noise_sigma=0.5))["classification"]
+    assert float(noisy) != pytest.approx(float(unweighted), rel=1e-4)
+    if not variational:
+        silent = head_term(HeadObjective(base, head_weight=2.0, noisy=True, noise_sigma=0.0))["classification"]
+        assert float(silent) == pytest.approx(float(unweighted), rel=1e-6)
+
+
+def test_dae_sup_head_reads_the_noisy_embedding_by_default() -> None:
+    X, y = _clusters()
+    assert DAESupervised().head_input == "noisy" and VAESupervised().head_input == "clean"
+    noisy = DAESupervised(epochs=3).fit(X, y)
+    clean = DAESupervised(epochs=3, head_input="clean").fit(X, y)
+    assert not np.array_equal(noisy.transform(X), clean.transform(X))
+    balanced = DAESupervised(epochs=3, balanced_head=True).fit(X[:130], y[:130])
+    assert not np.array_equal(balanced.transform(X), DAESupervised(epochs=3).fit(X[:130], y[:130]).transform(X))

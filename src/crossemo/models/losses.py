@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -72,3 +73,22 @@ def cluster_loss(z: torch.Tensor, labels: torch.Tensor, *, eps: float = 1e-8) ->
     intra = torch.linalg.vector_norm(z - centroids[codes], dim=1).sum()
     inter = torch.pdist(centroids).sum()
     return intra / inter.clamp_min(eps)
+
+
+def balanced_class_weights(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class weights n / (K n_k) over the labelled codes (``-1`` is unlabelled), float32.
+
+    n is the number of labelled rows, n_k those of class k and K the number of classes
+    with rows.  Weighted by them, every class contributes alike to a cross-entropy,
+    whatever its count, and the weights of the rows sum to n (scikit-learn's
+    ``class_weight="balanced"``); a class without rows gets 0.
+
+    >>> balanced_class_weights(np.array([0, 0, 0, 1, -1]), 2).tolist()
+    [0.6666666865348816, 2.0]
+    """
+    codes = np.asarray(codes)
+    counts = np.bincount(codes[codes != UNLABELLED], minlength=n_classes).astype(np.float64)
+    total = counts.sum()
+    with np.errstate(divide="ignore"):
+        weights = np.where(counts > 0, total / (np.count_nonzero(counts) * counts), 0.0)
+    return weights.astype(np.float32)

@@ -99,12 +99,12 @@ METHODS: Mapping[str, Method] = MappingProxyType(
             Method("vae_ss", "VAE-ss", "#D55E00", VAESemiSupervised, uses_labels=True,
                    description="semi-supervised VAE with a cluster loss"),
             Method("dae_sup", "DAE-sup", "#56B4E9", DAESupervised, uses_labels=True,
-                   description="denoising autoencoder with a linear classifier head on the latent"),
+                   description="denoising autoencoder with a linear classifier head on its noisy latent"),
             Method("vae_sup", "VAE-sup", "#882255", VAESupervised, uses_labels=True,
                    description="annealed VAE with a linear classifier head on mu"),
             Method("pca", "PCA 2-D", "#CC79A7", PCAEncoder, baseline=True,
                    description="principal components of the features"),
-            Method("svc_features", "SVC 88 features", "#555555", FeatureIdentity, has_latent=False, baseline=True,
+            Method("svc_features", "SVC all features", "#555555", FeatureIdentity, has_latent=False, baseline=True,
                    uses_unlabelled=False, description="linear SVC on every feature"),
         )
     }
