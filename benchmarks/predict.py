@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -39,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+
+from crossemo.cli import ARROW_POOL_VARIABLE
 
 SAMPLE_RATE = 16_000
 DC_OFFSET = 0.05
@@ -152,7 +155,9 @@ def long_recordings(minutes: list[float], model_dir: Path | None, segment: str, 
             for run in ("cold", "warm"):
                 command = [sys.executable, __file__, "--measure", str(model_dir), str(recording), segment, str(cache),
                            str(jobs)]
-                result = subprocess.run(command, capture_output=True, text=True, check=False)
+                # The allocator the command line sets (crossemo.cli.ARROW_POOL_VARIABLE) unless one is given.
+                environment = {ARROW_POOL_VARIABLE: "system", **os.environ}
+                result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
                 if result.returncode:
                     raise SystemExit(f"the measuring child failed:\n{result.stderr}")
                 figures = json.loads(result.stdout.strip().splitlines()[-1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -118,3 +119,14 @@ def test_the_summary_table_shows_the_feature_set_only_when_a_study_compares_seve
     print_summary({"feature_sets": ["egemaps", "gemaps"], "results": [{**record, "feature_set": "gemaps"}]})
     several = capsys.readouterr().out
     assert "features" in several and "gemaps" in several
+
+
+def test_the_command_line_defaults_arrow_to_the_system_allocator_but_keeps_a_users_choice(runner, monkeypatch):
+    from crossemo.cli import ARROW_POOL_VARIABLE
+
+    monkeypatch.delenv(ARROW_POOL_VARIABLE, raising=False)
+    assert runner.invoke(app, ["methods", "--json"]).exit_code == 0
+    assert os.environ[ARROW_POOL_VARIABLE] == "system"
+    monkeypatch.setenv(ARROW_POOL_VARIABLE, "jemalloc")
+    assert runner.invoke(app, ["methods", "--json"]).exit_code == 0
+    assert os.environ[ARROW_POOL_VARIABLE] == "jemalloc"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -60,6 +61,9 @@ app = typer.Typer(
 )
 command = functools.partial(app.command, cls=Command)
 
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+"""Names Arrow's memory allocator; the command line defaults it to ``system`` (see :func:`main_options`)."""
+
 
 def _version(value: bool) -> None:
     if value:
@@ -76,6 +80,9 @@ def main_options(
     ] = False,
 ) -> None:
     """Cross-lingual speech emotion recognition with latent representations."""
+    # Arrow's default pool (mimalloc) keeps freed pages; crossemo's tables are small, and on an
+    # hour-long recording those pages were 4% of peak memory. Set before pyarrow is imported.
+    os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
 
 
 def _friendly(command):
