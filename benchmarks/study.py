@@ -4,7 +4,11 @@
 
 Runs the study twice into temporary run directories: first with an empty
 feature cache (cold), then again with the cache the first run filled (warm),
-and prints each run's wall time with its split into features and fits.
+and prints each run's wall time with its split into features and fits.  Then,
+on the warm cache, it runs the study's fits once per fit and once in batches
+(``[compute] batch_fits = false`` and ``true``: the same tasks through
+:func:`crossemo.study.fitting.map_fit_tasks`) and prints both wall times, the
+ratio and the largest balanced-accuracy difference between the two.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import time
 from pathlib import Path
 
 from crossemo.config import load_config
-from crossemo.study import run_study
+from crossemo.study import build_tasks, load_corpora, run_study
+from crossemo.study.fitting import map_fit_tasks
 
 
 def main() -> None:
@@ -43,6 +48,29 @@ def main() -> None:
                 f"{name:5s} cache: {wall:6.1f} s wall  (features {timings['features_s']:.1f} s, "
                 f"fits {timings['fits_s']:.1f} s, report {wall - timings['total_s']:.1f} s)"
             )
+        compare_batching(config)
+
+
+def compare_batching(config) -> None:
+    """Wall time of the study's fits (warm cache) per fit and in batches, the ratio, the largest accuracy gap."""
+    tasks = build_tasks(config, load_corpora(config, progress=False))
+    walls, accuracies = {}, {}
+    for batch_fits in (False, True):
+        compute = config.compute.model_copy(update={"batch_fits": batch_fits})
+        started = time.perf_counter()
+        outcomes = {tasks[position].key: outcome for position, outcome in map_fit_tasks(tasks, compute, progress=False)}
+        walls[batch_fits] = time.perf_counter() - started
+        accuracies[batch_fits] = {
+            (key, e["condition"], e["corpus"]): e["balanced_accuracy"]
+            for key, outcome in outcomes.items()
+            for e in outcome["evaluations"]
+        }
+    gap = max(abs(accuracies[True][name] - value) for name, value in accuracies[False].items())
+    print(
+        f"fits, warm cache ({len(tasks)} fits): batch_fits=false {walls[False]:.1f} s, "
+        f"batch_fits=true {walls[True]:.1f} s, ratio {walls[False] / walls[True]:.1f}x, "
+        f"largest balanced-accuracy difference {100 * gap:.2f} points"
+    )
 
 
 if __name__ == "__main__":

@@ -330,6 +330,14 @@ class Compute(_Strict):
     jobs: int | None = Field(default=None, ge=1)
     scheduler: str | None = None
     cache_dir: Path | None = None
+    batch_fits: bool = Field(
+        default=True,
+        description=(
+            "Train the fits of one latent method that share a shape (folds x seeds, transfer corpora of "
+            "target-aware training) together as one vectorized network, one task per batch; each fit's "
+            "result is its own (crossemo.models.batched), bit for bit the per-fit one on the CPU."
+        ),
+    )
 
 
 def _registry():

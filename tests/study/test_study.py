@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from crossemo import study
 from crossemo.config import parse_config
 from crossemo.errors import ConfigError, CorpusLayoutError, CrossemoError
-from crossemo.study import CorpusData, build_tasks, fit_and_evaluate, fit_task_pipeline, run_study
+from crossemo.study import CorpusData, build_tasks, fit_and_evaluate, fit_task_pipeline, fitting, run_study
 from tests.fixtures import make_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -180,8 +179,10 @@ def test_rerun_refuses_without_force(finished_run):
 
 def test_interrupted_run_resumes_from_finished_fits(tmp_path, monkeypatch):
     config = _study(tmp_path, methods=["dae"])
+    # One task per fit, so a failure can be placed between fits (batched resume: test_batched_study).
+    config = config.model_copy(update={"compute": config.compute.model_copy(update={"batch_fits": False})})
     out = tmp_path / "run"
-    real_fit = study.fit_and_evaluate
+    real_fit = fitting.fit_and_evaluate
     calls = []
 
     def failing_after_two(task):
@@ -190,14 +191,14 @@ def test_interrupted_run_resumes_from_finished_fits(tmp_path, monkeypatch):
             raise RuntimeError("worker lost")
         return real_fit(task)
 
-    monkeypatch.setattr(study, "fit_and_evaluate", failing_after_two)
+    monkeypatch.setattr(fitting, "fit_and_evaluate", failing_after_two)
     with pytest.raises(CrossemoError, match="run the same command again"):
         run_study(config, out, progress=False, report=False)
     assert not (out / "results.json").exists()
     finished = set(calls[:2])
 
     calls.clear()
-    monkeypatch.setattr(study, "fit_and_evaluate", lambda task: calls.append(task.key) or real_fit(task))
+    monkeypatch.setattr(fitting, "fit_and_evaluate", lambda task: calls.append(task.key) or real_fit(task))
     run_study(config, out, progress=False, report=False)
     assert finished.isdisjoint(calls)
     assert len(calls) == 3 * 3 - 2  # (dae + 2 baselines) x 3 folds, less the two finished

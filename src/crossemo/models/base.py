@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -85,6 +88,58 @@ def _check_number(name: str, value: Any, *, positive: bool = False) -> None:
         raise ConfigError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
+@dataclass(frozen=True)
+class FitPlan:
+    """Everything one training run needs: :func:`~crossemo.models.training.train_network`'s arguments."""
+
+    network: LatentAutoencoder
+    x: torch.Tensor
+    labels: torch.Tensor | None
+    objective: Objective
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    generator: torch.Generator
+    beta_for_epoch: Callable[[int], float] | None
+    target: torch.Tensor | None
+
+    def train(self) -> list[dict[str, float]]:
+        """Train ``network`` in place on its own (``train_network``); return the history."""
+        return train_network(
+            self.network,
+            self.x,
+            self.labels,
+            objective=self.objective,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            generator=self.generator,
+            beta_for_epoch=self.beta_for_epoch,
+            target=self.target,
+        )
+
+
+FitHandler = Callable[["LatentModel", Any, Any, Any], "LatentModel"]
+"""Takes over ``fit(X, y, target=target)`` of the latent models: called with the model and its input."""
+
+# Context-local, not global: set only inside :func:`handling_fits`, per thread and task.
+_FIT_HANDLER: ContextVar[FitHandler | None] = ContextVar("crossemo_fit_handler", default=None)
+
+
+@contextmanager
+def handling_fits(handler: FitHandler) -> Iterator[None]:
+    """Within the block, every latent model's ``fit`` calls ``handler(model, X, y, target)`` instead.
+
+    Batched training (:mod:`crossemo.models.batched`) uses it to collect the fits a
+    caller (the study's pipelines) makes, and then to hand each one its trained network.
+    """
+    token = _FIT_HANDLER.set(handler)
+    try:
+        yield
+    finally:
+        _FIT_HANDLER.reset(token)
+
+
 class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared fit / transform / save logic; subclasses declare their parameters."""
 
@@ -120,6 +175,18 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         the reconstruction (and KL) loss and ``alignment_weight`` times the ``alignment``
         distance between the training and target batches' latents.
         """
+        handler = _FIT_HANDLER.get()
+        if handler is not None:
+            return handler(self, X, y, target)
+        plan = self._plan_fit(X, y, target=target)
+        return self._finish_fit(plan.network, plan.train())
+
+    def _plan_fit(self, X: Any, y: Any = None, *, target: Any = None) -> FitPlan:
+        """Check the input and build what training needs: network, data, objective and schedule.
+
+        The first of ``fit``'s three steps (plan, train, finish); batched training
+        (:mod:`crossemo.models.batched`) trains several plans together in between.
+        """
         self._check_params()
         features = self._validate_features(X, reset=True)
         target_rows = None if target is None else self._validate_target(target)
@@ -139,10 +206,10 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Its own stream for the head: shuffling and noise then match the headless model's.
             head_generator=self._generator() if self.has_head else None,
         ).to(device)
-        self.history_ = train_network(
-            network,
-            torch.from_numpy(features).to(device),
-            None if labels is None else labels.to(device),
+        return FitPlan(
+            network=network,
+            x=torch.from_numpy(features).to(device),
+            labels=None if labels is None else labels.to(device),
             objective=self._objective(),
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -151,6 +218,10 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             beta_for_epoch=self._beta_for_epoch(),
             target=None if target_rows is None else torch.from_numpy(target_rows).to(device),
         )
+
+    def _finish_fit(self, network: LatentAutoencoder, history: list[dict[str, float]]) -> Self:
+        """Keep the trained network and its history (the last of ``fit``'s steps)."""
+        self.history_ = history
         self.network_ = network
         self._n_features_out = self.latent_dim
         return self
@@ -240,7 +311,7 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             warnings.warn(
                 f"{type(self).__name__}: {classes.size} labelled class(es) in y; {self.without_labels_note}",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of fit (fit -> _plan_fit -> here)
             )
         return classes, codes
 

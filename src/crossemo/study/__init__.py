@@ -23,7 +23,7 @@ from pathlib import Path
 from crossemo.config import StudyConfig, check_paths, load_config
 from crossemo.errors import CrossemoError
 from crossemo.study.data import CorpusData, check_training_classes, load_corpora, load_corpus
-from crossemo.study.fitting import fit_and_evaluate, fit_task_pipeline, warm_up_fits
+from crossemo.study.fitting import fit_and_evaluate, fit_task_pipeline, map_fit_tasks
 from crossemo.study.results import Results, ResultsError, package_versions, read_results
 from crossemo.study.rundir import TASKS_DIR, load_outcome, prepare_run_dir, save_outcome, write_outputs
 from crossemo.study.tasks import FitTask, TransferSet, build_tasks, method_params
@@ -119,7 +119,7 @@ def run_study_file(
 
 def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, progress) -> dict[str, dict]:
     """Run every task not already finished in ``tasks_dir``; return outcomes by key."""
-    from crossemo.execution import TaskFailure, map_tasks
+    from crossemo.execution import TaskFailure
 
     tasks_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, dict] = {}
@@ -130,15 +130,7 @@ def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, pr
             pending.append(task)
         else:
             outcomes[task.key] = saved
-    for index, outcome in map_tasks(
-        fit_and_evaluate,
-        pending,
-        jobs=config.compute.jobs,
-        scheduler=config.compute.scheduler,
-        progress=progress,
-        description="fitting models",
-        warm_up=warm_up_fits,
-    ):
+    for index, outcome in map_fit_tasks(pending, config.compute, progress=progress):
         if isinstance(outcome, TaskFailure):
             task = pending[index]
             raise CrossemoError(

@@ -1,14 +1,25 @@
-"""One fit of the grid, in a worker: the pipeline on the training fold, evaluated everywhere."""
+"""One fit of the grid, in a worker: the pipeline on the training fold, evaluated everywhere.
+
+With ``[compute] batch_fits`` a worker gets a batch of fits instead
+(:func:`fit_and_evaluate_batch`): their latent models train together as one vectorized
+network (:mod:`crossemo.models.batched`), then each pipeline is finished and evaluated
+as a single fit is.  :func:`map_fit_tasks` sends either kind to the execution layer.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from crossemo.pipeline import EmotionPipeline
-from crossemo.study.tasks import FitTask
+from crossemo.settings import Compute
+from crossemo.study.tasks import FitTask, batch_groups
 
 
 def fit_task_pipeline(task: FitTask) -> EmotionPipeline:
@@ -34,6 +45,72 @@ def fit_and_evaluate(task: FitTask) -> dict:
     outcome.update(key=task.key, history=pipeline.history_, fit_s=time.perf_counter() - started,
                    variant=task.variant)
     return outcome
+
+
+def fit_and_evaluate_batch(tasks: Sequence[FitTask]) -> list[dict]:
+    """Fit and evaluate a batch of tasks (runs in a worker), their latent models trained together.
+
+    Each pipeline first runs up to its latent model's fit, which is recorded instead of
+    made; the recorded models train together (:func:`~crossemo.models.batched.fit_batched`:
+    each ends bitwise as its own fit would, whatever the batch); then each
+    pipeline is fitted again with its trained model handed over, and evaluated as
+    :func:`fit_and_evaluate` does.  A fit's ``fit_s`` is its share of the joint training
+    plus its own pipeline and evaluation.
+    """
+    from crossemo.models.batched import fit_batched, record_fit, replaying
+
+    if len(tasks) == 1:  # nothing to train together
+        return [fit_and_evaluate(tasks[0])]
+    started = time.perf_counter()
+    with single_thread():
+        recorded = [record_fit(partial(fit_task_pipeline, task)) for task in tasks]
+        trained = [fit for fit in recorded if fit is not None]
+        fit_batched([fit.estimator for fit in trained], [fit.data for fit in trained])
+        share = (time.perf_counter() - started) / max(len(tasks), 1)
+        outcomes = []
+        for task, fit in zip(tasks, recorded, strict=True):
+            own_started = time.perf_counter()
+            pipeline = _fit_with(task, None if fit is None else replaying(fit))
+            outcome = evaluate(task, pipeline)
+            outcome.update(key=task.key, history=pipeline.history_, variant=task.variant,
+                           fit_s=share + time.perf_counter() - own_started)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _fit_with(task: FitTask, handler: Callable | None) -> EmotionPipeline:
+    """The task's fitted pipeline, its latent model's fit taken over by ``handler`` (if any)."""
+    from crossemo.models.base import handling_fits
+
+    if handler is None:
+        return fit_task_pipeline(task)
+    with handling_fits(handler):
+        return fit_task_pipeline(task)
+
+
+def map_fit_tasks(tasks: Sequence[FitTask], compute: Compute, *, progress: bool | None = None,
+                  ) -> Iterator[tuple[int, Any]]:
+    """Run every task on the execution layer; yield ``(position in tasks, outcome or TaskFailure)``.
+
+    ``compute.batch_fits`` sends batches of fits (:func:`~crossemo.study.tasks.batch_groups`)
+    as single tasks, locally or on Dask alike, each at most an even share of the
+    batchable fits per worker (``compute.jobs``, else this machine's cores) so no worker
+    idles; a batch that fails fails each of its fits.  Otherwise one task per fit.
+    """
+    from crossemo.execution import TaskFailure, default_jobs, map_tasks
+
+    options = dict(jobs=compute.jobs, scheduler=compute.scheduler, progress=progress, warm_up=warm_up_fits)
+    if not compute.batch_fits:
+        yield from map_tasks(fit_and_evaluate, list(tasks), description="fitting models", **options)
+        return
+    workers = compute.jobs or default_jobs()
+    batches = batch_groups(list(tasks), max_size=max(1, math.ceil(len(tasks) / workers)))
+    items = [[tasks[position] for position in batch] for batch in batches]
+    for index, outcome in map_tasks(fit_and_evaluate_batch, items, description="fitting model batches", **options):
+        if isinstance(outcome, TaskFailure):
+            yield from ((position, outcome) for position in batches[index])
+        else:
+            yield from zip(batches[index], outcome, strict=True)
 
 
 def evaluate(task: FitTask, pipeline: EmotionPipeline) -> dict:

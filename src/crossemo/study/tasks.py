@@ -210,6 +210,29 @@ def _cell_tasks(config: StudyConfig, cell: Cell, corpora: dict[str, CorpusData])
     return tasks
 
 
+def batch_groups(tasks: list[FitTask], *, max_size: int | None = None) -> list[list[int]]:
+    """Positions of ``tasks`` in batches whose latent models can train together (``[compute] batch_fits``).
+
+    A batch holds fits of one latent method, cell, class set and variant: its folds and
+    seeds, and for target-aware fits every transfer corpus; at most ``max_size`` of them
+    (``None``: no limit), in task order.  A method that is no latent model
+    (:class:`~crossemo.models.base.LatentModel`) gets one batch per fit.
+    """
+    from crossemo.models.base import LatentModel
+
+    if max_size is not None and max_size < 1:
+        raise ValueError(f"max_size must be at least 1, got {max_size}")
+    groups: dict[tuple, list[int]] = {}
+    for position, task in enumerate(tasks):
+        if isinstance(task.method.estimator, type) and issubclass(task.method.estimator, LatentModel):
+            key: tuple = (task.method.name, task.cell, task.classes, task.variant)
+        else:
+            key = ("alone", position)
+        groups.setdefault(key, []).append(position)
+    size = max_size or len(tasks) or 1
+    return [members[start : start + size] for members in groups.values() for start in range(0, len(members), size)]
+
+
 def _adapt_rows(data: CorpusData, evaluated: TransferSet) -> np.ndarray:
     """Raw features of the unlabelled share ``evaluated``'s scaler came from (never an evaluated row)."""
     positions = {path: row for row, path in enumerate(data.table["path"])}
