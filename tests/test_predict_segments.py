@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from types import SimpleNamespace
 
@@ -160,3 +161,17 @@ def test_cli_writes_segment_rows_and_the_summary(workspace, tmp_path):
     alone = CliRunner().invoke(app, ["predict", str(workspace.bundle), str(workspace.long), "--json", "--plot",
                                      str(tmp_path / "figures")])
     assert alone.exit_code == 2 and "give --segment too" in alone.output
+
+
+def test_a_bare_segment_option_means_vad_and_a_path_after_it_stays_a_path(workspace, tmp_path):
+    from crossemo.cli import SEGMENT_MODE
+    from crossemo.segmentation import MODES
+
+    assert all(SEGMENT_MODE.fullmatch(mode) for mode in MODES) and not SEGMENT_MODE.fullmatch("calls/a.wav")
+    common = ["--json", "--cache-dir", str(workspace.cache)]
+    bare = CliRunner().invoke(app, ["predict", str(workspace.bundle), "--segment", str(workspace.long), *common])
+    named = CliRunner().invoke(app, ["predict", str(workspace.bundle), str(workspace.long), "--segment", "vad",
+                                     *common])
+    assert bare.exit_code == named.exit_code == 0, bare.output
+    rows = json.loads(bare.stdout)
+    assert rows == json.loads(named.stdout) and rows and "start_s" in rows[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -43,7 +44,31 @@ class _FlagsShownAsFlags:
 
 
 class Command(_FlagsShownAsFlags, TyperCommand):
-    pass
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, with_bare_segment(args))
+
+
+SEGMENT_MODE = re.compile(r"(vad|energy|window)(:[^:]*){0,2}", re.IGNORECASE)
+"""What may follow ``--segment``: ``MODE[:LENGTH[:HOP]]`` (modes of :mod:`crossemo.segmentation`)."""
+
+
+def with_bare_segment(args: list[str]) -> list[str]:
+    """``args`` with a bare ``--segment`` (last, or before what is no mode) read as ``--segment vad``.
+
+    >>> with_bare_segment(["model", "call.wav", "--segment"])
+    ['model', 'call.wav', '--segment', 'vad']
+    >>> with_bare_segment(["model", "--segment", "call.wav"]), with_bare_segment(["--segment", "window:3"])
+    (['model', '--segment', 'vad', 'call.wav'], ['--segment', 'window:3'])
+    """
+    result: list[str] = []
+    for position, arg in enumerate(args):
+        result.append(arg)
+        if arg == "--":
+            return result + args[position + 1:]
+        following = args[position + 1] if position + 1 < len(args) else None
+        if arg == "--segment" and (following is None or not SEGMENT_MODE.fullmatch(following)):
+            result.append("vad")
+    return result
 
 
 class Group(_FlagsShownAsFlags, TyperGroup):
@@ -343,8 +368,9 @@ def predict(
     ] = None,
     segment: Annotated[
         Optional[str],
-        typer.Option("--segment", metavar="MODE[:LENGTH[:HOP]]",
-                     help="One row per segment of each recording: vad (speech, Silero VAD), energy (sound above "
+        typer.Option("--segment", metavar="[MODE[:LENGTH[:HOP]]]",
+                     help="One row per segment of each recording (bare --segment: vad): vad (speech, Silero VAD), "
+                          "energy (sound above "
                           "the noise floor) or window (fixed windows), e.g. vad, energy:5, window:3:1.5; long "
                           "stretches become windows of LENGTH s (default 3) every HOP s (default LENGTH/2)."),
     ] = None,
