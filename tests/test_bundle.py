@@ -598,6 +598,14 @@ def test_cli_train_and_predict(workspace, tmp_path) -> None:
     assert repeated.exit_code == 2 and "--force" in repeated.output
     assert broken.exit_code == 2 and "no manifest.json" in broken.output
 
+    uncalibrated = tmp_path / "uncalibrated"
+    plain = runner.invoke(app, ["train", str(config), "--method", "dae", "--epochs", "2", "--calibration-folds", "0",
+                                "--out", str(uncalibrated)])
+    assert plain.exit_code == 0, plain.output
+    assert (model_dir / "calibration.json").is_file() and not (uncalibrated / "calibration.json").exists()
+    one_fold = runner.invoke(app, ["train", str(config), "--calibration-folds", "1", "--out", str(tmp_path / "x")])
+    assert one_fold.exit_code == 2 and "calibration_folds must be an integer of at least 2" in one_fold.output
+
 
 # --------------------------------------------------------------------------- the shared real corpora
 

@@ -329,12 +329,16 @@ def train(
     cache_dir: CacheOption = None,
     features: Annotated[Optional[str], typer.Option(
         "--features", help=FEATURES_HELP + " Overrides the config's; the bundle remembers it.")] = None,
+    calibration_folds: Annotated[Optional[int], typer.Option(
+        "--calibration-folds", min=0, help="Speaker-independent folds whose held-out scores calibrate the "
+                                           "probabilities (default 3; 0: no calibration; fewer train faster).")] = None,
 ) -> None:
     """Train one model on the whole training corpus and write a bundle for `predict`."""
     from crossemo.bundle import train_bundle
 
     path = train_bundle(config, method, out, force=force, epochs=epochs, jobs=jobs, cache_dir=cache_dir,
-                        adapt=adapt, features=features)
+                        adapt=adapt, features=features,
+                        **({} if calibration_folds is None else {"calibration_folds": calibration_folds or None}))
     console().print(f"bundle: {path}")
     if adapt is not None:
         # The encoder saw the target rows standardized by their own statistics: so should its input.
