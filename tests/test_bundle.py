@@ -649,3 +649,17 @@ def test_ravdess_bundle_predicts_emodb_with_and_without_adapt(tmp_path) -> None:
     }
     # SPEC section 6 and the paper: target normalization helps considerably across corpora.
     assert accuracy["adapt"] > max(accuracy["unseen"], 1 / len(model.classes)), accuracy
+
+
+def test_out_of_range_follows_the_width_aware_outlier_rule() -> None:
+    rng = np.random.default_rng(1)
+    width = 3000  # a ComParE-sized set: floor(0.001 * 3000) = 3 extreme values allowed
+    training = rng.normal(size=(200, width))
+    normalization = Normalization(mean=training.mean(0), scale=training.std(0), reference_mean=training.mean(0),
+                                  reference_std=training.std(0), z=10.0, source="training", recordings=200)
+    new = rng.normal(size=(3, width))
+    new[1, :3] = 50.0  # three extreme values: within the share
+    new[2, :4] = 50.0  # four: beyond it
+    assert normalization.out_of_range(new).tolist() == [False, False, True]
+    strict = dataclasses.replace(normalization, max_share=0.0)
+    assert strict.out_of_range(new).tolist() == [False, True, True]

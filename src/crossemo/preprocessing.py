@@ -99,8 +99,20 @@ def outlier_mask(X, *, z: float = 10.0, max_share: float = OUTLIER_MAX_SHARE) ->
     deviation = np.where(finite, values - mean, 0.0)
     std = np.sqrt((deviation**2).sum(axis=0) / counts)
     scores = np.divide(deviation, std, out=np.zeros_like(deviation), where=std > 0)
-    allowed = int(np.floor(max_share * values.shape[1]))
-    return finite.all(axis=1) & ((np.abs(scores) > z).sum(axis=1) <= allowed)
+    return finite.all(axis=1) & ~beyond_threshold(scores, z=z, max_share=max_share)
+
+
+def beyond_threshold(scores: np.ndarray, *, z: float, max_share: float = OUTLIER_MAX_SHARE) -> np.ndarray:
+    r"""Rows of z-scores with more than :math:`\lfloor s \cdot d \rfloor` of their ``d`` values beyond ``+/-z``.
+
+    The rule of :func:`outlier_mask` (``s = max_share``), for z-scores computed elsewhere
+    (a bundle flags new recordings against its training corpus' statistics).
+
+    >>> beyond_threshold(np.array([[0.0, 11.0], [1.0, -2.0]]), z=10.0).tolist()
+    [True, False]
+    """
+    allowed = int(np.floor(max_share * scores.shape[1]))
+    return (np.abs(scores) > z).sum(axis=1) > allowed
 
 
 def remove_outliers(

@@ -53,6 +53,7 @@ from crossemo.bundle.predict import (
     checked_min_confidence,
 )
 from crossemo.errors import BundleError, ConfigError
+from crossemo.preprocessing import OUTLIER_MAX_SHARE
 from crossemo.recordings import Sources
 
 
@@ -336,12 +337,17 @@ def read_normalization(document: Mapping[str, Any], n_features: int, *, recordin
     z = outliers.get("z")
     if isinstance(z, bool) or not isinstance(z, (int, float)) or not np.isfinite(z) or z <= 0:
         raise BundleError(f"{PREPROCESSING_FILE} outliers.z must be a positive number, got {z!r}")
+    # Bundles before the width-aware rule record no share: theirs was any one feature of <= 88.
+    share = outliers.get("max_share", OUTLIER_MAX_SHARE)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
+        raise BundleError(f"{PREPROCESSING_FILE} outliers.max_share must be a number in [0, 1), got {share!r}")
     return Normalization(
         mean=float_array(scaler.get("mean"), shape, f"{PREPROCESSING_FILE} scaler.mean"),
         scale=scale,
         reference_mean=float_array(outliers.get("mean"), shape, f"{PREPROCESSING_FILE} outliers.mean"),
         reference_std=std,
         z=float(z),
+        max_share=float(share),
         source="training",
         recordings=int(recordings) if isinstance(recordings, int) else 0,
     )

@@ -24,6 +24,7 @@ import pandas as pd
 from crossemo.bundle.calibration import UNCALIBRATED_NOTE, ScoreCalibration
 from crossemo.bundle.format import LinearOvoClassifier
 from crossemo.errors import BundleError
+from crossemo.preprocessing import OUTLIER_MAX_SHARE, beyond_threshold
 from crossemo.recordings import (
     RecordingsError,
     Sources,
@@ -49,11 +50,11 @@ class PredictionError(RecordingsError):
 class Normalization:
     """How features are standardized before encoding, and the reference for the out-of-range flag.
 
-    Features become ``(x - mean) / scale``.  A recording is out of range when any
-    feature lies beyond ``z`` reference standard deviations from the reference mean
-    (features with a zero reference std never count, as in
-    :func:`crossemo.preprocessing.outlier_mask`, which applies the same rule with a
-    corpus' own statistics).
+    Features become ``(x - mean) / scale``.  A recording is out of range when more
+    than ``max_share`` of its features (any one, below 1,000 features) lie beyond ``z``
+    reference standard deviations from the reference mean (features with a zero
+    reference std never count), the rule :func:`crossemo.preprocessing.outlier_mask`
+    applies with a corpus' own statistics.
     """
 
     mean: np.ndarray
@@ -63,18 +64,19 @@ class Normalization:
     z: float
     source: str
     recordings: int
+    max_share: float = OUTLIER_MAX_SHARE
 
     def standardize(self, features: np.ndarray) -> np.ndarray:
         """``(features - mean) / scale``, the same float64 operations as ``StandardScaler.transform``."""
         return (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
 
     def out_of_range(self, features: np.ndarray) -> np.ndarray:
-        """``True`` for rows with any feature beyond ``z`` reference standard deviations."""
+        """``True`` for rows beyond ``z`` reference standard deviations (see the class docstring)."""
         deviation = np.asarray(features, dtype=np.float64) - self.reference_mean
         scores = np.divide(
             deviation, self.reference_std, out=np.zeros_like(deviation), where=self.reference_std > 0
         )
-        return (np.abs(scores) > self.z).any(axis=1)
+        return beyond_threshold(scores, z=self.z, max_share=self.max_share)
 
 
 class TrainedModel:
@@ -311,7 +313,7 @@ class TrainedModel:
             raise PredictionError(
                 f"adapting needs at least 2 usable recordings of the new domain, {source} gave {count}"
             )
-        values = values[outlier_mask(values, z=self.normalization.z)]
+        values = values[outlier_mask(values, z=self.normalization.z, max_share=self.normalization.max_share)]
         scaler = fit_scaler(values)
         return Normalization(
             mean=scaler.mean_,
@@ -319,6 +321,7 @@ class TrainedModel:
             reference_mean=values.mean(axis=0),
             reference_std=values.std(axis=0),
             z=self.normalization.z,
+            max_share=self.normalization.max_share,
             source=source,
             recordings=int(values.shape[0]),
         )
@@ -385,7 +388,8 @@ class TrainedModel:
             owners = np.asarray(speakers, dtype=object)[ok]
             standardized = self.speaker_standardize(values, owners)
             # Beyond the outlier threshold of the statistics each row was standardized by.
-            out_of_range = (np.abs(standardized) > self.normalization.z).any(axis=1)
+            out_of_range = beyond_threshold(standardized, z=self.normalization.z,
+                                            max_share=self.normalization.max_share)
             _, per_speaker = np.unique(owners.astype(str), return_counts=True)
             described = {"source": BY_SPEAKER, "recordings": int(ok.sum()), "speakers": int(per_speaker.size),
                          "own_statistics": int((per_speaker >= self.speaker_min_utterances).sum())}

@@ -47,6 +47,7 @@ from crossemo.bundle.load import load_model
 from crossemo.bundle.predict import ERROR_COLUMN
 from crossemo.config import StudyConfig
 from crossemo.errors import BundleError, ConfigError
+from crossemo.preprocessing import OUTLIER_MAX_SHARE
 from crossemo.recordings import RecordingsError, Sources, collect_recordings, describe_sources
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class TrainingData:
     unlabelled_corpora: np.ndarray | None = None  # ... of every unlabelled row
     entries: tuple = ()  # the config entries of the training corpora
     normalize: str = "pooled"  # protocol.normalize for this training set
+    outlier_max_share: float = OUTLIER_MAX_SHARE  # protocol.outlier_max_share, the rule the mask used
     target: np.ndarray | None = None  # raw features of unlabelled recordings of the target domain (train --adapt)
     table: pd.DataFrame | None = None  # the labelled rows' corpus table (corpus, label, speaker, group): their folds
 
@@ -128,6 +130,7 @@ def training_data(
         unlabelled=corpus.features[extra],
         extractor=dict(corpus.extractor or _describe_extractor(config.feature_set)),
         outlier_z=float(config.protocol.outlier_z),
+        outlier_max_share=float(config.protocol.outlier_max_share),
         outlier_mean=corpus.outlier_mean,
         outlier_std=corpus.outlier_std,
         files=int(len(corpus.table)) + corpus.n_outliers,
@@ -336,7 +339,8 @@ def write_bundle(
                 name: {"mean": own.mean_.tolist(), "scale": own.scale_.tolist()}
                 for name, own in getattr(pipeline, "corpus_scalers_", {}).items()
             },
-            "outliers": {"z": data.outlier_z, "mean": data.outlier_mean.tolist(), "std": data.outlier_std.tolist()},
+            "outliers": {"z": data.outlier_z, "max_share": data.outlier_max_share, "mean": data.outlier_mean.tolist(),
+                         "std": data.outlier_std.tolist()},
         },
         CLASSIFIER_FILE: classifier.to_json(),
         CONFIG_FILE: config_to_dict(config),
