@@ -1,6 +1,6 @@
 """Wall time of a whole study, features cached and not.
 
-    python benchmarks/study.py configs/ravdess.toml [--epochs N] [--jobs N]
+    python benchmarks/study.py configs/ravdess.toml [--epochs N] [--jobs N] [--warm-only] [--synthetic N]
 
 Runs the study twice into temporary run directories: first with an empty
 feature cache (cold), then again with the cache the first run filled (warm),
@@ -8,7 +8,10 @@ and prints each run's wall time with its split into features and fits.  Then,
 on the warm cache, it runs the study's fits once per fit and once in batches
 (``[compute] batch_fits = false`` and ``true``: the same tasks through
 :func:`crossemo.study.fitting.map_fit_tasks`) and prints both wall times, the
-ratio and the largest balanced-accuracy difference between the two.
+ratio and the largest balanced-accuracy difference between the two.  ``--synthetic N``
+adds N transfer corpora: the languages of the built-in synthetic corpus, rendered into
+the scratch folder (seeds 0, 1, ... for more than three), so ``configs/ravdess.toml
+--synthetic 5`` is a study with six transfer corpora.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--warm-only", action="store_true", help="skip the cold-cache run (use the default cache)")
+    parser.add_argument("--synthetic", type=int, default=0, help="add this many synthetic transfer corpora")
     arguments = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="crossemo-study-") as scratch:
         scratch = Path(scratch)
         config = load_config(arguments.config, epochs=arguments.epochs)
+        if arguments.synthetic:
+            config = with_synthetic_transfer(config, arguments.synthetic, scratch / "synthetic")
         compute = {"jobs": arguments.jobs}
         if not arguments.warm_only:
             compute["cache_dir"] = scratch / "cache"
@@ -49,6 +55,22 @@ def main() -> None:
                 f"fits {timings['fits_s']:.1f} s, report {wall - timings['total_s']:.1f} s)"
             )
         compare_batching(config)
+
+
+def with_synthetic_transfer(config, count: int, folder: Path):
+    """``config`` with ``count`` more transfer corpora: synthetic languages rendered under ``folder``."""
+    from crossemo.settings import CorpusEntry
+    from crossemo.synth import synthesize
+    from crossemo.synth.languages import DEFAULT_LANGUAGES
+
+    entries = []
+    for seed in range(-(-count // len(DEFAULT_LANGUAGES))):
+        manifest = synthesize(folder / f"seed{seed}", seed=seed)
+        for language in DEFAULT_LANGUAGES:
+            if len(entries) < count:
+                entries.append(CorpusEntry(corpus="manifest", name=f"synth_{language}_{seed}",
+                                           path=manifest.parent / language / "manifest.csv"))
+    return config.model_copy(update={"transfer": [*config.transfer, *entries]})
 
 
 def compare_batching(config) -> None:
