@@ -17,7 +17,6 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from crossemo.cli_output import (
-    check_new_file,
     console,
     print_corpora,
     print_json,
@@ -408,6 +407,8 @@ def predict(
     if segment is None and (plot is not None or summary is not None):
         raise CrossemoError("--plot and --summary describe segments over time: give --segment too (e.g. --segment vad)")
     if summary is not None:
+        from crossemo.fileio import check_new_file
+
         check_new_file(summary, force=force, option="--summary")
     predictions = predict_files(model_dir, paths, out=out, adapt=adapt, adapt_by_speaker=adapt_by_speaker,
                                 jobs=jobs, cache_dir=cache_dir, force=force, min_confidence=min_confidence,

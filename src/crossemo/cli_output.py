@@ -117,14 +117,6 @@ def split_list(text: str | None, kind=str):
         raise CrossemoError(f"cannot read {text!r} as a comma-separated list of {kind.__name__}") from None
 
 
-def check_new_file(path: Path, *, force: bool, option: str) -> None:
-    """Refuse, before any work, to write ``option``'s file over a folder, or over a file without --force."""
-    if path.is_dir():
-        raise CrossemoError(f"{printable(str(path))} is a folder; {option} names the file to write")
-    if path.exists() and not force:
-        raise CrossemoError(f"{printable(str(path))} exists; choose another {option} or pass --force to replace it")
-
-
 def print_segment_summary(predictions, summary: Path | None) -> None:
     """Print the per-recording summary of segment predictions; write it to ``summary`` (CSV) when given."""
     from crossemo.bundle.segments import segment_summary

@@ -302,7 +302,8 @@ def _resolve_model_folders(data: dict, base_dir: Path) -> dict:
 
     A name that is no folder there (a model id in the Hugging Face cache) is left as it is.
     """
-    from crossemo.features.ssl import PREFIX
+    from crossemo.features import FeatureError
+    from crossemo.features.ssl import PREFIX, parse_name
 
     features = data.get("features")
     if not isinstance(features, dict):
@@ -311,8 +312,11 @@ def _resolve_model_folders(data: dict, base_dir: Path) -> dict:
     def resolved(name: object) -> object:
         if not isinstance(name, str) or not name.startswith(PREFIX):
             return name
-        model, _, layer = name[len(PREFIX):].rpartition("@")
-        model, suffix = (model, "@" + layer) if model else (layer, "")
+        try:
+            model, _ = parse_name(name)
+        except FeatureError:
+            return name  # refused, with its reason, when the section is validated
+        suffix = name[len(PREFIX) + len(model):]  # "@LAYER" as written, or nothing
         folder = Path(model).expanduser()
         if folder.is_absolute() or not (base_dir / folder).is_dir():
             return name

@@ -45,6 +45,25 @@ EMBEDDED_ROW_DIGITS = 6
 """Rows are written with at least this many digits, so that sorting paths as text keeps a shard's rows in order."""
 
 
+def check_new_file(path: str | os.PathLike[str], *, force: bool, option: str, kind: str = "file",
+                   error: type[Exception] | None = None, another: str | None = None) -> Path:
+    """``path`` (user-expanded) if a new file may be written there, checked before any work.
+
+    Refuses (``error``, default :class:`~crossemo.errors.CrossemoError`) a folder, and an
+    existing file unless ``force``; the messages name the command-line ``option`` and
+    what to choose instead (``another``, default the option).
+    """
+    from crossemo.errors import CrossemoError
+
+    error = error or CrossemoError
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise error(f"{path_to_text(target)} is a folder; {option} names the {kind} to write")
+    if target.exists() and not force:
+        raise error(f"{path_to_text(target)} exists; choose another {another or option} or pass --force to replace it")
+    return target
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(temporary_path)``, then move the result onto ``path`` atomically.
 

@@ -72,6 +72,12 @@ def bundle_files(*, calibrated: bool) -> tuple[str, ...]:
     return BUNDLE_FILES + CALIBRATION_FILES if calibrated else BUNDLE_FILES
 
 
+ERROR_COLUMN = "error"
+PREDICTED_COLUMN = "predicted"
+OUT_OF_RANGE_COLUMN = "out_of_range"
+"""Columns of a prediction row (``TrainedModel.predict``, per file or per segment)."""
+
+
 class BundleWarning(UserWarning):
     """A bundle loads, but was written by other package versions (results may differ slightly)."""
 

@@ -153,13 +153,10 @@ def predict_files(
     When no recording could be predicted, :class:`PredictionError` says why (for the
     first one) and nothing is written.
     """
-    from crossemo.fileio import path_to_text, write_atomic_text
+    from crossemo.fileio import check_new_file, path_to_text, write_atomic_text
 
-    target = None if out is None else Path(out).expanduser()
-    if target is not None and target.is_dir():
-        raise PredictionError(f"{path_to_text(target)} is a folder; --out names the CSV file to write")
-    if target is not None and target.exists() and not force:
-        raise PredictionError(f"{path_to_text(target)} exists; choose another --out or pass --force to replace it")
+    target = None if out is None else check_new_file(out, force=force, option="--out", kind="CSV file",
+                                                     error=PredictionError)
     checked_min_confidence(min_confidence)
     model = load_model(model_dir, features=features)
     if segment is not None or plot is not None:

@@ -66,13 +66,10 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str], 
     probabilities: retrain it) and for encoders the graph cannot reproduce.
     """
     from crossemo.bundle.load import load_model
-    from crossemo.fileio import path_to_text, write_atomic_bytes
+    from crossemo.fileio import check_new_file, path_to_text, write_atomic_bytes
 
-    target = Path(out).expanduser()
-    if target.is_dir():
-        raise OnnxExportError(f"{path_to_text(target)} is a folder; --onnx names the .onnx file to write")
-    if target.exists() and not force:
-        raise OnnxExportError(f"{path_to_text(target)} exists; choose another file or pass --force to replace it")
+    target = check_new_file(out, force=force, option="--onnx", kind=".onnx file", error=OnnxExportError,
+                            another="file")
     graph = onnx_model(load_model(model_dir))
     try:
         write_atomic_bytes(target, graph.SerializeToString())

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crossemo.bundle.calibration import UNCALIBRATED_NOTE, ScoreCalibration
-from crossemo.bundle.format import LinearOvoClassifier
+from crossemo.bundle.format import ERROR_COLUMN, OUT_OF_RANGE_COLUMN, PREDICTED_COLUMN, LinearOvoClassifier
 from crossemo.errors import BundleError
 from crossemo.preprocessing import OUTLIER_MAX_SHARE, beyond_threshold
 from crossemo.recordings import (
@@ -33,9 +33,6 @@ from crossemo.recordings import (
     describe_sources,
 )
 
-ERROR_COLUMN = "error"
-PREDICTED_COLUMN = "predicted"
-OUT_OF_RANGE_COLUMN = "out_of_range"
 CONFIDENCE_COLUMN = "confidence"
 UNCERTAIN_COLUMN = "uncertain"
 BY_SPEAKER = "by speaker"  # the normalization source of adapt_by_speaker

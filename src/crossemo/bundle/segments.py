@@ -21,13 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crossemo.bundle.format import ERROR_COLUMN, OUT_OF_RANGE_COLUMN, PREDICTED_COLUMN
 from crossemo.recordings import collect_recordings
 from crossemo.segmentation import Segmentation, SegmentationError, detect_segments, owned_spans, parse_segmentation
 
-# The columns of a file row (crossemo.bundle.predict, which imports this module: not the other way round).
-ERROR_COLUMN = "error"
-PREDICTED_COLUMN = "predicted"
-OUT_OF_RANGE_COLUMN = "out_of_range"
 START_COLUMN = "start_s"
 END_COLUMN = "end_s"
 UNCERTAIN_COLUMN = "uncertain"
@@ -400,31 +397,22 @@ def _span_features(task: SpanTask) -> list[tuple[str, np.ndarray | str]]:
     import soundfile
 
     from crossemo.audio import AudioError, check_signal
-    from crossemo.features.extraction import check_content
+    from crossemo.features.extraction import compute_signal
     from crossemo.features.extractors import get_extractor
     from crossemo.fileio import openable_path
 
     reference, path, spans = task
     extractor = get_extractor(reference) if isinstance(reference, str) else reference
-    names = extractor.feature_names
     results: list[tuple[str, np.ndarray | str]] = []
     with openable_path(path) as name, soundfile.SoundFile(name) as handle:
         rate = int(handle.samplerate)
         for key, start, end in spans:
+            handle.seek(start)  # only this segment's samples are read
+            signal = handle.read(end - start, dtype="float32", always_2d=True).mean(axis=1, dtype=np.float32)
             try:
-                handle.seek(start)  # only this segment's samples are read
-                signal = handle.read(end - start, dtype="float32", always_2d=True).mean(axis=1, dtype=np.float32)
                 check_signal(signal, rate)
-                check_content(signal)
-                values = np.asarray(extractor.compute(signal, rate), dtype=extractor.dtype)
             except AudioError as error:
                 results.append((key, str(error)))
                 continue
-            except Exception as error:  # an extractor can fail on unusual input; that segment is skipped
-                results.append((key, f"feature extraction failed: {type(error).__name__}: {error}"))
-                continue
-            if values.shape != (len(names),) or not np.all(np.isfinite(values)):
-                results.append((key, f"feature extraction failed: {extractor.id} gave no finite values"))
-                continue
-            results.append((key, values))
+            results.append((key, compute_signal(extractor, signal, rate)))
     return results

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ from crossemo.features.extractors import (
     get_extractor,
 )
 from crossemo.features.ssl import parse_name
-from crossemo.fileio import file_sha256, path_from_text, path_to_text, write_parquet_atomic
+from crossemo.fileio import check_new_file, file_sha256, path_from_text, path_to_text, write_parquet_atomic
 
 __all__ = [
     "EXTRACTORS",
@@ -209,11 +208,7 @@ def extract_corpus(
     --json`` summary of the extracted table (its ``skipped`` includes extraction
     failures) plus ``extracted`` (rows written), ``computed``, ``cached`` and ``out``.
     """
-    out = Path(out).expanduser()
-    if out.is_dir():
-        raise FeatureError(f"{path_to_text(out)} is a folder; --out names the Parquet file to write")
-    if out.exists() and not force:
-        raise FeatureError(f"{path_to_text(out)} exists; choose another --out or pass --force to replace it")
+    out = check_new_file(out, force=force, option="--out", kind="Parquet file", error=FeatureError)
     table = read_corpus(name, path, **dict(options or {}))
     features = extract(
         table, feature_set=feature_set, cache_dir=cache_dir, jobs=jobs, progress=progress, scheduler=scheduler

@@ -174,10 +174,23 @@ def compute_batch(task: Task) -> BatchResult:
 
 def compute_file(extractor: FeatureExtractor, path: str) -> np.ndarray | str:
     """The file's feature vector (of the extractor's dtype), or the reason it has none."""
-    names = extractor.feature_names
     try:
         with openable_path(path) as name:
             signal, sample_rate = read_audio(name)
+    except AudioError as error:
+        return str(error)
+    return compute_signal(extractor, signal, sample_rate)
+
+
+def compute_signal(extractor: FeatureExtractor, signal: np.ndarray, sample_rate: int) -> np.ndarray | str:
+    """The feature vector of a mono signal (a file, a segment of one), or the reason it has none.
+
+    ``signal`` has passed :func:`crossemo.audio.check_signal` (as :func:`read_audio` does);
+    a constant one (:func:`check_content`), an extractor that fails, or one that gives the
+    wrong number of values or non-finite ones, is a reason.
+    """
+    names = extractor.feature_names
+    try:
         check_content(signal)
         values = np.asarray(extractor.compute(signal, sample_rate), dtype=extractor.dtype)
     except AudioError as error:

@@ -10,7 +10,6 @@ its own, so an interrupted comparison continues where it stopped;
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from crossemo.study.comparison import (
     comparison_table,
     run_folder_name,
 )
-from crossemo.study.rundir import FIGURES_DIR, REPORT_FILE, RESULTS_FILE, TASKS_DIR
+from crossemo.study.rundir import FIGURES_DIR, REPORT_FILE, RESULTS_FILE, TASKS_DIR, prepare_output_dir
 
 
 def run_feature_sets(
@@ -50,7 +49,8 @@ def run_feature_sets(
     folders = {name: run_folder_name(name) for name in sets}
     if len(set(folders.values())) != len(folders):
         raise CrossemoError(f"feature sets {', '.join(sets)} would share a run folder; rename a model folder")
-    _prepare(out, force=force)
+    prepare_output_dir(out, force=force, what="comparison", finished=COMPARISON_FILE, unfinished=PLAN_FILE,
+                       outputs=(COMPARISON_FILE, COMPARISON_TABLE, REPORT_FILE, FIGURES_DIR))
     write_atomic_text(out / PLAN_FILE, json.dumps({"feature_sets": sets, "runs": folders}, indent=2))
     runs = {}
     for name in sets:
@@ -88,26 +88,3 @@ def _finished_run(run_dir: Path, config: StudyConfig) -> dict | bool | None:
     recorded = {key: value for key, value in (results.get("config") or {}).items() if key != "compute"}
     wanted = {key: value for key, value in config_to_dict(config).items() if key != "compute"}
     return results if recorded == wanted else False
-
-
-def _prepare(out: Path, *, force: bool) -> None:
-    """Create ``out``: a finished comparison is replaced only with ``force``; anything foreign is refused."""
-    if (out / COMPARISON_FILE).exists():
-        if not force:
-            raise CrossemoError(
-                f"{out} already holds a finished comparison; choose another --out or pass --force to replace it"
-            )
-        for name in (COMPARISON_FILE, COMPARISON_TABLE, REPORT_FILE):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / FIGURES_DIR, ignore_errors=True)
-    elif out.exists() and not out.is_dir():
-        raise CrossemoError(f"{out} exists and is not a directory")
-    elif out.is_dir() and not (out / PLAN_FILE).exists() and any(out.iterdir()) and not force:
-        raise CrossemoError(
-            f"{out} is a non-empty folder that holds no crossemo comparison; choose another --out "
-            "or pass --force to write into it"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CrossemoError(f"cannot create the run directory {out} ({error.strerror}: {error.filename})") from None

@@ -36,22 +36,37 @@ TASKS_DIR = ".tasks"
 
 def prepare_run_dir(out: Path, *, force: bool) -> None:
     """Create ``out``; a finished run there is replaced only with ``force``, an unfinished one resumes."""
-    if (out / RESULTS_FILE).exists():
+    prepare_output_dir(out, force=force, what="run", finished=RESULTS_FILE, unfinished=TASKS_DIR,
+                       outputs=(RESULTS_FILE, METRICS_FILE, LATENTS_FILE, CONFIG_FILE, REPORT_FILE,
+                                FIGURES_DIR, TASKS_DIR))
+
+
+def prepare_output_dir(out: Path, *, force: bool, what: str, finished: str, unfinished: str,
+                       outputs: tuple[str, ...]) -> None:
+    """Create the output folder ``out`` of a ``what`` (a run, a comparison), refusing what is not ours.
+
+    ``out/finished`` marks a finished one: it is replaced (its ``outputs``, files or
+    folders, removed) only with ``force``.  ``out/unfinished`` marks an interrupted one,
+    which resumes.  Any other non-empty folder is written into only with ``force``.
+    """
+    if (out / finished).exists():
         if not force:
             raise CrossemoError(
-                f"{out} already holds a finished run; choose another --out or pass --force to replace it"
+                f"{out} already holds a finished {what}; choose another --out or pass --force to replace it"
             )
-        for name in (RESULTS_FILE, METRICS_FILE, LATENTS_FILE, CONFIG_FILE, REPORT_FILE):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / FIGURES_DIR, ignore_errors=True)
-        shutil.rmtree(out / TASKS_DIR, ignore_errors=True)
+        for name in outputs:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
     elif out.exists() and not out.is_dir():
         raise CrossemoError(f"{out} exists and is not a directory")
-    elif out.is_dir() and not (out / TASKS_DIR).is_dir() and any(out.iterdir()) and not force:
-        # Neither a run nor an interrupted one: someone else's folder.
+    elif out.is_dir() and not (out / unfinished).exists() and any(out.iterdir()) and not force:
+        # Neither one of ours nor an interrupted one: someone else's folder.
         raise CrossemoError(
-            f"{out} is a non-empty folder that holds no crossemo run; choose another --out "
-            "or pass --force to write the run into it"
+            f"{out} is a non-empty folder that holds no crossemo {what}; choose another --out "
+            f"or pass --force to write the {what} into it"
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
