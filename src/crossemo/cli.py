@@ -233,17 +233,17 @@ def run(
     study = load_config(config, epochs=epochs, methods=split_list(methods), seeds=split_list(seeds, int),
                         jobs=jobs, scheduler=scheduler, cache_dir=cache_dir, features=features)
     results = run_study(study, out, force=force, report=False)
-    path = _write_report(out)
+    path = _write_report(out, jobs=study.compute.jobs)
     print_summary(results)
     console().print(f"report: {shown(path)}", highlight=False)
 
 
-def _write_report(run_dir: Path, *, cell: str | None = None, svg: bool = False) -> Path:
-    """Write the report of ``run_dir`` with a spinner: figures take several seconds."""
+def _write_report(run_dir: Path, *, cell: str | None = None, svg: bool = False, jobs: int | None = None) -> Path:
+    """Write the report of ``run_dir`` with a spinner: figures take seconds, drawn on ``jobs`` cores."""
     from crossemo.report import write_report
 
     with console().status("writing the report: figures and HTML"):
-        return write_report(run_dir, cell=cell, svg=svg)
+        return write_report(run_dir, cell=cell, svg=svg, jobs=jobs)
 
 
 @command()
@@ -254,9 +254,10 @@ def report(
         "--cell", help="Training set whose figures to draw in detail (e.g. ravdess+emodb); default: the first."
     )] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Also write every figure as SVG (vector graphics).")] = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Write RUN_DIR/report.html and RUN_DIR/figures/ from a finished run."""
-    path = _write_report(run_dir, cell=cell, svg=svg)
+    path = _write_report(run_dir, cell=cell, svg=svg, jobs=jobs)
     console().print(f"report: {shown(path)}", highlight=False)
 
 

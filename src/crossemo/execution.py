@@ -1,6 +1,6 @@
 """One execution layer: run a function over many items on local worker processes or a Dask cluster.
 
-:func:`map_tasks` is the only entry point.  It yields ``(index, result)`` pairs as
+:func:`map_tasks` is the entry point.  It yields ``(index, result)`` pairs as
 tasks finish, where ``index`` is the item's position in the input.  A task that
 raises does not stop the others: its result is a :class:`TaskFailure` carrying
 the error as text, and the caller decides what a failure means (feature
@@ -26,6 +26,10 @@ Three back ends share that contract:
   written here, never by a worker.  Dask workers are not warmed up: a plugin
   would block each worker's event loop for seconds and stay registered on the
   cluster after this map; there the first fit of each worker pays it.
+
+:func:`map_sharing` is for short work whose imports this process already has (the
+report's figures): this process works through the items too, beside ``jobs - 1``
+workers, so nothing waits for a worker's start-up that this process could do.
 """
 
 from __future__ import annotations
@@ -179,6 +183,37 @@ def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: 
     finally:
         # Reached on normal exit, on an exception and when the consumer stops early.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def map_sharing(fn: Callable[[Item], Result], items: Iterable[Item], *,
+                jobs: int | None = None) -> list[Result | TaskFailure]:
+    """Apply ``fn`` to every item on ``jobs`` cores (``None``: all): here and in ``jobs - 1`` workers.
+
+    The workers (started as :func:`map_tasks` starts them) take the items from the
+    front, this process takes them from the back, each item once, so put the longest
+    items first.  This process starts at once while a worker is still importing what
+    ``fn`` needs.  Returns the results in input order, a :class:`TaskFailure` for an
+    item that raised.
+
+    >>> map_sharing(abs, [-2, 3], jobs=1)
+    [2, 3]
+    """
+    items = list(items)
+    if jobs is not None and jobs < 1:
+        raise ExecutionError(f"jobs must be at least 1, got {jobs}")
+    workers = min((jobs or default_jobs()) - 1, len(items) - 1)
+    if workers < 1:
+        return [result for _, result in _map_in_process(fn, items)]
+    results: dict[int, Any] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
+                             initializer=_start_worker, initargs=(None,)) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        for index in reversed(range(len(items))):
+            if futures[index].cancel():  # not started by a worker: do it here
+                results[index] = next(_map_in_process(fn, [items[index]]))[1]
+        for index, future in enumerate(futures):
+            results.setdefault(index, _outcome(future))
+    return [results[index] for index in range(len(items))]
 
 
 def _check_scheduler_address(scheduler: str) -> None:

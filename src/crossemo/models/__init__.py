@@ -8,66 +8,39 @@ model trains target-aware with ``fit(X, y, target=...)`` (see
 :mod:`crossemo.models.alignment`).  :data:`METHODS` is the registry
 of every method a study or bundle can use, baselines included (see
 :mod:`crossemo.models.registry`).
+
+The names below are imported on first use (:func:`__getattr__`), so that importing
+one submodule, such as the registry the report reads, does not import torch.
 """
 
 from __future__ import annotations
 
-from crossemo.models.alignment import ALIGNMENTS, coral, mmd
-from crossemo.models.base import LatentModel, ModelInputError
-from crossemo.models.baselines import FeatureIdentity, PCAEncoder
-from crossemo.models.estimators import (
-    DAE,
-    MODELS,
-    VAE,
-    VAEAnnealing,
-    VAESemiSupervised,
-)
-from crossemo.models.losses import cluster_loss, kl_divergence, reconstruction_loss
-from crossemo.models.registry import (
-    METHODS,
-    Method,
-    baseline_names,
-    estimator_from_state,
-    get_method,
-    model_names,
-)
-from crossemo.models.schedules import beta_schedule
-from crossemo.models.state import read_state_file
-from crossemo.models.supervised import (
-    SUPERVISED_MODELS,
-    DAESupervised,
-    VAESupervised,
-    load_model_file,
-    model_from_state,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "ALIGNMENTS",
-    "DAE",
-    "METHODS",
-    "MODELS",
-    "SUPERVISED_MODELS",
-    "VAE",
-    "DAESupervised",
-    "FeatureIdentity",
-    "LatentModel",
-    "Method",
-    "ModelInputError",
-    "PCAEncoder",
-    "VAEAnnealing",
-    "VAESemiSupervised",
-    "VAESupervised",
-    "baseline_names",
-    "beta_schedule",
-    "cluster_loss",
-    "coral",
-    "estimator_from_state",
-    "get_method",
-    "kl_divergence",
-    "load_model_file",
-    "mmd",
-    "model_from_state",
-    "model_names",
-    "read_state_file",
-    "reconstruction_loss",
-]
+_SOURCES = {
+    "crossemo.models.alignment": ("ALIGNMENTS", "coral", "mmd"),
+    "crossemo.models.base": ("LatentModel", "ModelInputError"),
+    "crossemo.models.baselines": ("FeatureIdentity", "PCAEncoder"),
+    "crossemo.models.estimators": ("DAE", "MODELS", "VAE", "VAEAnnealing", "VAESemiSupervised"),
+    "crossemo.models.losses": ("cluster_loss", "kl_divergence", "reconstruction_loss"),
+    "crossemo.models.registry": ("METHODS", "Method", "baseline_names", "estimator_from_state", "get_method",
+                                 "model_names"),
+    "crossemo.models.schedules": ("beta_schedule",),
+    "crossemo.models.state": ("read_state_file",),
+    "crossemo.models.supervised": ("SUPERVISED_MODELS", "DAESupervised", "VAESupervised", "load_model_file",
+                                   "model_from_state"),
+}
+
+__all__ = sorted(name for names in _SOURCES.values() for name in names)
+
+
+def __getattr__(name: str) -> Any:
+    for module, names in _SOURCES.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

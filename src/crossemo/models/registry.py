@@ -12,6 +12,7 @@ protocol of :mod:`crossemo.models.state`) plus one entry in :data:`METHODS`.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,9 +20,6 @@ from types import MappingProxyType
 from typing import Any
 
 from crossemo.errors import BundleError, ConfigError
-from crossemo.models.baselines import FeatureIdentity, PCAEncoder
-from crossemo.models.estimators import DAE, VAE, VAEAnnealing, VAESemiSupervised
-from crossemo.models.supervised import DAESupervised, VAESupervised
 
 SHARED_SETTINGS: tuple[str, ...] = (
     "latent_dim", "hidden", "epochs", "batch_size", "learning_rate", "device", "alignment", "alignment_weight",
@@ -33,7 +31,10 @@ SHARED_SETTINGS: tuple[str, ...] = (
 class Method:
     """One registered method.
 
-    ``estimator`` is the class; :meth:`build` makes it from the study's model settings.
+    ``implementation`` is the estimator class, or where it lives as ``"module:Class"``
+    text, imported when first needed: reading the registry (labels, colours, flags, as
+    the report does) then imports neither torch nor scikit-learn.  :attr:`estimator`
+    is the class; :meth:`build` makes it from the study's model settings.
     ``uses_labels``: ``fit(X, y)`` learns from the labels (rows without one may be
     mixed in).  ``uses_unlabelled``: rows without a label (protocol.unlabelled = "use")
     join its training.  ``uses_target``: ``fit`` takes unlabelled rows of the target
@@ -45,13 +46,21 @@ class Method:
     name: str
     label: str
     colour: str
-    estimator: type
+    implementation: type | str
     uses_labels: bool = False
     uses_unlabelled: bool = True
     uses_target: bool = False
     has_latent: bool = True
     baseline: bool = False
     description: str = ""
+
+    @property
+    def estimator(self) -> type:
+        """The estimator class (imported from ``implementation`` on first use)."""
+        if isinstance(self.implementation, type):
+            return self.implementation
+        module, _, name = self.implementation.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     @property
     def takes_target(self) -> bool:
@@ -87,25 +96,30 @@ def _keywords(cls: type) -> tuple[str, ...]:
     return tuple(name for name in signature.parameters if name != "self")
 
 
+_LATENT = "crossemo.models.estimators:"
+_SUPERVISED = "crossemo.models.supervised:"
+_BASELINES = "crossemo.models.baselines:"
+
 # Read-only: a registry, not module-level mutable state.  Order is display order.
 METHODS: Mapping[str, Method] = MappingProxyType(
     {
         method.name: method
         for method in (
-            Method("dae", "DAE", "#0072B2", DAE, description="denoising autoencoder"),
-            Method("vae", "VAE", "#E69F00", VAE, description="variational autoencoder"),
-            Method("vae_annealing", "VAE-annealing", "#009E73", VAEAnnealing,
+            Method("dae", "DAE", "#0072B2", _LATENT + "DAE", description="denoising autoencoder"),
+            Method("vae", "VAE", "#E69F00", _LATENT + "VAE", description="variational autoencoder"),
+            Method("vae_annealing", "VAE-annealing", "#009E73", _LATENT + "VAEAnnealing",
                    description="VAE with cyclical KL annealing"),
-            Method("vae_ss", "VAE-ss", "#D55E00", VAESemiSupervised, uses_labels=True,
+            Method("vae_ss", "VAE-ss", "#D55E00", _LATENT + "VAESemiSupervised", uses_labels=True,
                    description="semi-supervised VAE with a cluster loss"),
-            Method("dae_sup", "DAE-sup", "#56B4E9", DAESupervised, uses_labels=True,
+            Method("dae_sup", "DAE-sup", "#56B4E9", _SUPERVISED + "DAESupervised", uses_labels=True,
                    description="denoising autoencoder with a linear classifier head on its noisy latent"),
-            Method("vae_sup", "VAE-sup", "#882255", VAESupervised, uses_labels=True,
+            Method("vae_sup", "VAE-sup", "#882255", _SUPERVISED + "VAESupervised", uses_labels=True,
                    description="annealed VAE with a linear classifier head on mu"),
-            Method("pca", "PCA 2-D", "#CC79A7", PCAEncoder, baseline=True,
+            Method("pca", "PCA 2-D", "#CC79A7", _BASELINES + "PCAEncoder", baseline=True,
                    description="principal components of the features"),
-            Method("svc_features", "SVC all features", "#555555", FeatureIdentity, has_latent=False, baseline=True,
-                   uses_unlabelled=False, description="linear SVC on every feature"),
+            Method("svc_features", "SVC all features", "#555555", _BASELINES + "FeatureIdentity",
+                   has_latent=False, baseline=True, uses_unlabelled=False,
+                   description="linear SVC on every feature"),
         )
     }
 )

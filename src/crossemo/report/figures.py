@@ -92,9 +92,33 @@ STUDY_BUILDERS: tuple[Callable[[RunData], list[FigureResult]], ...] = (loco_figu
 
 # --------------------------------------------------------------------------- rendering
 
+_COSTLIEST_FIRST = (
+    "cross_corpus_matrix_figure",
+    "loco_figure",
+    "confusion_figures",
+    "latent_overlap_figure",
+    "training_curves_figure",
+    "circumplex_figure",
+    "latent_scatter_figure",
+)
+"""Builders by their drawing time on a typical run, longest first: in parallel, the
+longest start first, so no worker is left with a long figure at the end."""
+
+
+@dataclass(frozen=True)
+class _FigureTask:
+    """One builder to run in a worker process: it reads the run from ``run_dir`` itself."""
+
+    run_dir: Path
+    cell: str | None
+    over_study: bool
+    builder: str
+    figures_dir: Path
+    svg: bool
+
 
 def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None,
-                   svg: bool = False) -> list[RenderedFigure]:
+                   svg: bool = False, jobs: int | None = 1) -> list[RenderedFigure]:
     """Draw every figure of ``run`` and write each as ``<stem>.png`` (and ``<stem>.svg`` with ``svg``).
 
     PNG is what the HTML page embeds; SVG (vector, for papers) costs about as much
@@ -106,25 +130,82 @@ def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None,
     produces are removed, so the folder always matches the report.  A figure that
     fails to draw is reported as skipped with the error, so one bad figure never
     costs the whole report.
+
+    ``jobs`` draws the figures on that many cores (``None``: all; ``1``: only in
+    this process): this process and ``jobs - 1`` workers share them, each reading
+    the run from ``run.run_dir`` (:func:`crossemo.execution.map_sharing`).  Drawing
+    is single-threaded Python; the files are the same byte for byte.
     """
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
+    builders = [(True, builder) for builder in STUDY_BUILDERS] if len(run.cell_names) > 1 else []
+    builders += [(False, builder) for builder in FIGURE_BUILDERS]
+    if jobs == 1:
+        view = run.for_cell(cell)
+        drawn = [_draw(run if over_study else view, builder, figures_dir, svg=svg)
+                 for over_study, builder in builders]
+    else:
+        drawn = _draw_in_workers(
+            [_FigureTask(run.run_dir, cell, over_study, builder.__name__, figures_dir, svg)
+             for over_study, builder in builders],
+            jobs=jobs,
+        )
     rendered: list[RenderedFigure] = []
-    view = run.for_cell(cell)
-    builders = [(builder, run) for builder in STUDY_BUILDERS] if len(run.cell_names) > 1 else []
-    builders += [(builder, view) for builder in FIGURE_BUILDERS]
-    with matplotlib.rc_context(_RC):
-        for builder, data in builders:
-            try:
-                rendered += [_save(result, figures_dir, svg=svg) for result in builder(data)]
-            except Exception as error:  # noqa: BLE001 - a report after a long run beats a traceback
-                name = builder.__name__.removesuffix("_figures").removesuffix("_figure")
-                warnings.warn(f"report figure {name} failed: {error!r}", RuntimeWarning, stacklevel=2)
-                rendered.append(RenderedFigure(name, name.replace("_", " ").capitalize(), "",
-                                               skipped=f"could not be drawn ({type(error).__name__}: {error})"))
+    for figures, error in drawn:
+        if error is not None:
+            warnings.warn(error, RuntimeWarning, stacklevel=2)
+        rendered += figures
     kept = {item.stem for item in rendered if item.png_path is not None}
     _remove_stale(figures_dir, {".png": kept, ".svg": kept if svg else set()})
     return rendered
+
+
+def _draw(data: RunData, builder: Callable[[RunData], list[FigureResult]], figures_dir: Path,
+          *, svg: bool) -> tuple[list[RenderedFigure], str | None]:
+    """Run one builder and save its figures; on failure one skipped entry and the warning's text."""
+    try:
+        with matplotlib.rc_context(_RC):
+            return [_save(result, figures_dir, svg=svg) for result in builder(data)], None
+    except Exception as error:  # noqa: BLE001 - a report after a long run beats a traceback
+        name = builder.__name__
+        return [_skipped(name, error)], f"report figure {_short_name(name)} failed: {error!r}"
+
+
+def _draw_task(task: _FigureTask) -> tuple[list[RenderedFigure], str | None]:
+    """:func:`_draw` in a worker process (a top-level function, so it pickles)."""
+    from crossemo.report.run import load_run
+
+    run = load_run(task.run_dir)
+    builder = {b.__name__: b for b in (*STUDY_BUILDERS, *FIGURE_BUILDERS)}[task.builder]
+    return _draw(run if task.over_study else run.for_cell(task.cell), builder, task.figures_dir, svg=task.svg)
+
+
+def _draw_in_workers(tasks: list[_FigureTask], *, jobs: int | None) -> list[tuple[list[RenderedFigure], str | None]]:
+    from crossemo.execution import TaskFailure, map_sharing
+
+    order = sorted(range(len(tasks)), key=lambda position: _rank(tasks[position].builder))
+    drawn: list[tuple[list[RenderedFigure], str | None]] = [([], None)] * len(tasks)
+    for index, result in enumerate(map_sharing(_draw_task, [tasks[position] for position in order], jobs=jobs)):
+        position = order[index]
+        if isinstance(result, TaskFailure):  # the worker itself failed (killed, out of memory)
+            name = tasks[position].builder
+            result = [_skipped(name, result)], f"report figure {_short_name(name)} failed: {result}"
+        drawn[position] = result
+    return drawn
+
+
+def _rank(builder: str) -> int:
+    return _COSTLIEST_FIRST.index(builder) if builder in _COSTLIEST_FIRST else len(_COSTLIEST_FIRST)
+
+
+def _short_name(builder: str) -> str:
+    return builder.removesuffix("_figures").removesuffix("_figure")
+
+
+def _skipped(builder: str, error: object) -> RenderedFigure:
+    name = _short_name(builder)
+    reason = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    return RenderedFigure(name, name.replace("_", " ").capitalize(), "", skipped=f"could not be drawn ({reason})")
 
 
 def _save(result: FigureResult, figures_dir: Path, *, svg: bool) -> RenderedFigure:

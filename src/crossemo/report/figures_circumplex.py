@@ -15,7 +15,6 @@ from html import escape
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from sklearn.metrics import roc_auc_score
 
 from crossemo.report.canvas import FigureResult, letter, new_figure, panel_grid
 from crossemo.report.figures_latent import _latent_skip, _reference_fit
@@ -34,6 +33,8 @@ AXIS_SUBSCRIPTS = {"z0": "z\N{SUBSCRIPT ZERO}", "z1": "z\N{SUBSCRIPT ONE}"}
 
 def _separation(values: np.ndarray, labels: pd.Series, high: frozenset[str], low: frozenset[str]) -> float | None:
     """|2 AUC - 1| of ``values`` for the ``high`` against the ``low`` labels; ``None`` without both groups."""
+    from sklearn.metrics import roc_auc_score  # here: the other figures' worker processes need no sklearn
+
     chosen = labels.isin(high | low).to_numpy() & np.isfinite(values)
     is_high = labels[chosen].isin(high).to_numpy()
     if is_high.all() or not is_high.any():

@@ -16,14 +16,15 @@ kept under ``RUN_DIR/.tasks`` so an interrupted run resumes.  Stages, in data or
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from crossemo.config import StudyConfig, check_paths, load_config
 from crossemo.errors import CrossemoError
 from crossemo.study.data import CorpusData, check_training_classes, load_corpora, load_corpus
-from crossemo.study.fitting import fit_and_evaluate, fit_task_pipeline, map_fit_tasks
 from crossemo.study.results import Results, ResultsError, package_versions, read_results
 from crossemo.study.rundir import TASKS_DIR, load_outcome, prepare_run_dir, save_outcome, write_outputs
 from crossemo.study.tasks import FitTask, TransferSet, build_tasks, method_params
@@ -46,6 +47,15 @@ __all__ = [
     "run_study",
     "run_study_file",
 ]
+
+_FITTING = ("fit_and_evaluate", "fit_task_pipeline", "map_fit_tasks")
+"""Imported on first use: fitting imports scikit-learn, which a reader of results (the report) does not need."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FITTING:
+        return getattr(importlib.import_module("crossemo.study.fitting"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_study(
@@ -92,7 +102,7 @@ def run_study(
     if report:
         from crossemo.report import write_report
 
-        write_report(out)
+        write_report(out, jobs=config.compute.jobs)
     return results
 
 
@@ -120,6 +130,7 @@ def run_study_file(
 def _run_tasks(tasks: list[FitTask], tasks_dir: Path, config: StudyConfig, *, progress) -> dict[str, dict]:
     """Run every task not already finished in ``tasks_dir``; return outcomes by key."""
     from crossemo.execution import TaskFailure
+    from crossemo.study.fitting import map_fit_tasks
 
     tasks_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[str, dict] = {}

@@ -66,7 +66,7 @@ def run_feature_sets(
     if report:
         from crossemo.report import write_report
 
-        write_report(out)
+        write_report(out, jobs=config.compute.jobs)
     return comparison
 
 
