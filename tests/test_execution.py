@@ -188,23 +188,25 @@ def test_the_warm_up_leaves_every_global_random_state_alone() -> None:
     assert torch.equal(after[2], before[2])
 
 
-# --------------------------------------------------------------------------- map_sharing
+# --------------------------------------------------------------------------- share=True
 
 
-def test_map_sharing_returns_results_in_input_order_with_failures_as_task_failures():
-    results = execution.map_sharing(square_or_fail, [3, -1, 2, 4, 5], jobs=2)
-    assert results[0] == 9 and results[2:] == [4, 16, 25]
+def test_shared_map_gives_every_result_once_with_failures_as_task_failures():
+    results = dict(map_tasks(square_or_fail, [3, -1, 2, 4, 5], jobs=2, progress=False, share=True))
+    assert sorted(results) == [0, 1, 2, 3, 4]
+    assert [results[i] for i in (0, 2, 3, 4)] == [9, 4, 16, 25]
     assert isinstance(results[1], TaskFailure) and "negative input -1" in results[1].message
 
 
-def test_map_sharing_works_in_this_process_beside_a_worker():
-    pids = execution.map_sharing(worker_pid, range(6), jobs=2)
+def test_shared_map_works_in_this_process_beside_a_worker():
+    pids = dict(map_tasks(worker_pid, range(6), jobs=2, progress=False, share=True))
     # The first item goes to the worker at once; the last is left for this process,
     # which starts on it while the worker is still starting.
-    assert pids[0] != os.getpid() and pids[-1] == os.getpid()
+    assert pids[0] != os.getpid() and pids[5] == os.getpid()
 
 
-def test_map_sharing_on_one_core_stays_in_this_process():
-    assert execution.map_sharing(worker_pid, range(3), jobs=1) == [os.getpid()] * 3
-    with pytest.raises(ExecutionError, match="at least 1"):
-        execution.map_sharing(worker_pid, range(3), jobs=0)
+def test_shared_map_warms_up_its_workers_only():
+    WARM_UPS.clear()
+    seen = dict(map_tasks(warm_ups_so_far, range(6), jobs=2, progress=False, share=True, warm_up=record_warm_up))
+    assert WARM_UPS == []  # this process: its first task pays, as in process
+    assert all(count == 1 for pid, count in seen.values() if pid != os.getpid())

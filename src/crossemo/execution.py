@@ -1,6 +1,6 @@
 """One execution layer: run a function over many items on local worker processes or a Dask cluster.
 
-:func:`map_tasks` is the entry point.  It yields ``(index, result)`` pairs as
+:func:`map_tasks` is the only entry point.  It yields ``(index, result)`` pairs as
 tasks finish, where ``index`` is the item's position in the input.  A task that
 raises does not stop the others: its result is a :class:`TaskFailure` carrying
 the error as text, and the caller decides what a failure means (feature
@@ -27,9 +27,9 @@ Three back ends share that contract:
   would block each worker's event loop for seconds and stay registered on the
   cluster after this map; there the first fit of each worker pays it.
 
-:func:`map_sharing` is for short work whose imports this process already has (the
-report's figures): this process works through the items too, beside ``jobs - 1``
-workers, so nothing waits for a worker's start-up that this process could do.
+With ``share=True`` this process works through the items too, beside ``jobs - 1``
+local workers: for work whose imports this process already has (the study's fits,
+the report's figures), it starts at once instead of waiting for a worker's start-up.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def map_tasks(
     progress: bool | None = None,
     description: str = "",
     warm_up: Callable[[], None] | None = None,
+    share: bool = False,
 ) -> Iterator[tuple[int, Result | TaskFailure]]:
     """Apply ``fn`` to every item; yield ``(index, result or TaskFailure)`` as tasks finish.
 
@@ -120,6 +121,9 @@ def map_tasks(
     stderr is a terminal); ``description`` labels it.  ``warm_up`` runs once in each
     local worker process before its first task (the study's fits pass their imports
     and torch's lazy set-up: :func:`crossemo.study.fitting.warm_up_fits`).
+    ``share`` (local workers only) makes this process one of the ``jobs``: the
+    workers take the items from the front, this process from the back, so put the
+    longest items first; ``fn`` must then give the same result here as in a worker.
 
     Completion order is arbitrary except in process, where it is input order.
     Stopping the iteration early cancels the tasks not yet started.  A malformed
@@ -140,6 +144,8 @@ def map_tasks(
         results = _map_dask(fn, items, scheduler)
     elif workers <= 1:
         results = _map_in_process(fn, items)
+    elif share:
+        results = _map_shared(fn, items, workers=workers - 1, warm_up=warm_up)
     else:
         results = _map_processes(fn, items, workers=workers, warm_up=warm_up)
     show = sys.stderr.isatty() if progress is None else progress
@@ -185,35 +191,31 @@ def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def map_sharing(fn: Callable[[Item], Result], items: Iterable[Item], *,
-                jobs: int | None = None) -> list[Result | TaskFailure]:
-    """Apply ``fn`` to every item on ``jobs`` cores (``None``: all): here and in ``jobs - 1`` workers.
-
-    The workers (started as :func:`map_tasks` starts them) take the items from the
-    front, this process takes them from the back, each item once, so put the longest
-    items first.  This process starts at once while a worker is still importing what
-    ``fn`` needs.  Returns the results in input order, a :class:`TaskFailure` for an
-    item that raised.
-
-    >>> map_sharing(abs, [-2, 3], jobs=1)
-    [2, 3]
-    """
-    items = list(items)
-    if jobs is not None and jobs < 1:
-        raise ExecutionError(f"jobs must be at least 1, got {jobs}")
-    workers = min((jobs or default_jobs()) - 1, len(items) - 1)
-    if workers < 1:
-        return [result for _, result in _map_in_process(fn, items)]
-    results: dict[int, Any] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
-                             initializer=_start_worker, initargs=(None,)) as pool:
+def _map_shared(fn: Callable[[Item], Result], items: list[Item], *, workers: int,
+                warm_up: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """``workers`` processes take items from the front, this process from the back; each item once."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_worker_context(),
+        initializer=_start_worker,
+        initargs=(warm_up,),
+    )
+    try:
         futures = [pool.submit(fn, item) for item in items]
+        pending = dict(enumerate(futures))
         for index in reversed(range(len(items))):
-            if futures[index].cancel():  # not started by a worker: do it here
-                results[index] = next(_map_in_process(fn, [items[index]]))[1]
-        for index, future in enumerate(futures):
-            results.setdefault(index, _outcome(future))
-    return [results[index] for index in range(len(items))]
+            for finished in [i for i, future in pending.items() if future.done()]:
+                yield finished, _outcome(pending.pop(finished))
+            if index in pending and pending[index].cancel():  # no worker has it yet: do it here
+                del pending[index]
+                yield index, next(_map_in_process(fn, [items[index]]))[1]
+        index_of = {future: index for index, future in pending.items()}
+        while index_of:
+            done, _ = wait(index_of, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield index_of.pop(future), _outcome(future)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_scheduler_address(scheduler: str) -> None:

@@ -133,7 +133,7 @@ def render_figures(run: RunData, figures_dir: Path, *, cell: str | None = None,
 
     ``jobs`` draws the figures on that many cores (``None``: all; ``1``: only in
     this process): this process and ``jobs - 1`` workers share them, each reading
-    the run from ``run.run_dir`` (:func:`crossemo.execution.map_sharing`).  Drawing
+    the run from ``run.run_dir`` (:func:`crossemo.execution.map_tasks` with ``share``).  Drawing
     is single-threaded Python; the files are the same byte for byte.
     """
     figures_dir = Path(figures_dir)
@@ -181,11 +181,12 @@ def _draw_task(task: _FigureTask) -> tuple[list[RenderedFigure], str | None]:
 
 
 def _draw_in_workers(tasks: list[_FigureTask], *, jobs: int | None) -> list[tuple[list[RenderedFigure], str | None]]:
-    from crossemo.execution import TaskFailure, map_sharing
+    from crossemo.execution import TaskFailure, map_tasks
 
     order = sorted(range(len(tasks)), key=lambda position: _rank(tasks[position].builder))
     drawn: list[tuple[list[RenderedFigure], str | None]] = [([], None)] * len(tasks)
-    for index, result in enumerate(map_sharing(_draw_task, [tasks[position] for position in order], jobs=jobs)):
+    ordered = [tasks[position] for position in order]
+    for index, result in map_tasks(_draw_task, ordered, jobs=jobs, progress=False, share=True):
         position = order[index]
         if isinstance(result, TaskFailure):  # the worker itself failed (killed, out of memory)
             name = tasks[position].builder

@@ -96,15 +96,21 @@ def map_fit_tasks(tasks: Sequence[FitTask], compute: Compute, *, progress: bool 
     as single tasks, locally or on Dask alike, each at most an even share of the
     batchable fits per worker (``compute.jobs``, else this machine's cores) so no worker
     idles; a batch that fails fails each of its fits.  Otherwise one task per fit.
+    Locally this process is one of the workers (``share`` of
+    :func:`~crossemo.execution.map_tasks`); fits run on one torch thread wherever
+    they run, so where a fit runs does not change its result.
     """
     from crossemo.execution import TaskFailure, default_jobs, map_tasks
 
-    options = dict(jobs=compute.jobs, scheduler=compute.scheduler, progress=progress, warm_up=warm_up_fits)
+    # This process fits too (share): it has the data and the imports, and starts at once.
+    options = dict(jobs=compute.jobs, scheduler=compute.scheduler, progress=progress, warm_up=warm_up_fits,
+                   share=True)
     if not compute.batch_fits:
         yield from map_tasks(fit_and_evaluate, list(tasks), description="fitting models", **options)
         return
     workers = compute.jobs or default_jobs()
     batches = batch_groups(list(tasks), max_size=max(1, math.ceil(len(tasks) / workers)))
+    batches.sort(key=len, reverse=True)  # largest first: this process takes the small ones from the end
     items = [[tasks[position] for position in batch] for batch in batches]
     for index, outcome in map_tasks(fit_and_evaluate_batch, items, description="fitting model batches", **options):
         if isinstance(outcome, TaskFailure):
@@ -191,13 +197,14 @@ def warm_up_fits() -> None:
     """
     import random
 
-    import torch
-
-    import crossemo.evaluation.consistency  # noqa: F401  (imported here for the warm-up only)
-    import crossemo.evaluation.metrics  # noqa: F401
-
+    # Saved before the imports: a module may draw from them when first imported.
     python_state, numpy_state = random.getstate(), np.random.get_state()
     try:
+        import torch
+
+        import crossemo.evaluation.consistency  # noqa: F401  (imported here for the warm-up only)
+        import crossemo.evaluation.metrics  # noqa: F401
+
         with torch.random.fork_rng(devices=[]):
             network = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
             optimizer = torch.optim.Adam(network.parameters())
