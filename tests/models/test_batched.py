@@ -10,6 +10,8 @@ import torch
 
 from crossemo.models import DAE, VAE, DAESupervised, ModelInputError, VAEAnnealing, VAESemiSupervised, VAESupervised
 from crossemo.models.batched import fit_batched, group_plans, train_batched
+from crossemo.models.batched_objectives import ADAM_BETAS, ADAM_EPS, _root
+from crossemo.models.batched_ops import OwnRows, SquaredErrors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -102,6 +104,67 @@ def test_batch_composition_does_not_change_a_member(cls, params):
     # ... and differs from a member with other data, so the comparison can fail.
     other = fit_batched([copy.deepcopy(models[i]) for i in (0, 1)], [datasets[i] for i in (1, 0)])[1]
     assert not np.array_equal(other.transform(datasets[0][0]), small.transform(datasets[0][0]))
+
+
+SHARED_SIZES = (58, 37, 58, 64, 58)
+"""Rows of members that share their last batch's size: with batch 16, three members end their
+epochs on 10 rows together (grouped products), one on 5 rows alone, one on a full batch."""
+
+
+@pytest.mark.parametrize("target", [False, True], ids=["paper", "target"])
+@pytest.mark.parametrize(("cls", "params"), [CASES[0], CASES[3], CASES[4], CASES[6]])
+def test_members_sharing_a_short_batch_match_their_solo_fits(cls, params, target):
+    """Members whose last batches have as many rows train those together (``torch.baddbmm``), still as alone."""
+    datasets = [_fit_data(n, target=target, seed=seed) for seed, n in enumerate(SHARED_SIZES)]
+    models = _models(cls, len(SHARED_SIZES), **params)
+    alone = [copy.deepcopy(model).fit(X, y, target=rows) for model, (X, y, rows) in zip(models, datasets)]
+    together = fit_batched([copy.deepcopy(model) for model in models], datasets)
+    _assert_same_training(alone, together, datasets)
+
+
+@pytest.mark.parametrize(("cls", "params"), [CASES[0], CASES[6]])
+def test_a_member_ends_the_same_grouped_or_alone_on_its_short_batches(cls, params):
+    """Member 0 (58 rows) shares its last batches' size with member 2 in one batch, with nobody in the other."""
+    datasets = [_fit_data(n, target=False, seed=seed) for seed, n in enumerate(SHARED_SIZES)]
+    models = _models(cls, len(SHARED_SIZES), **params)
+    grouped = fit_batched([copy.deepcopy(models[i]) for i in (0, 2)], [datasets[i] for i in (0, 2)])[0]
+    alone = fit_batched([copy.deepcopy(models[i]) for i in (1, 0, 3)], [datasets[i] for i in (1, 0, 3)])[1]
+    grouped_weights, alone_weights = _fitted_weights(grouped), _fitted_weights(alone)
+    assert all(torch.equal(grouped_weights[name], alone_weights[name]) for name in grouped_weights)
+    assert grouped.history_ == alone.history_
+
+
+def test_own_rows_lay_members_out_by_row_count_and_back():
+    mask = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 1], [0, 0, 0, 0], [0, 1, 1, 0]], dtype=torch.bool)
+    rows = OwnRows.from_mask(mask)
+    assert [(group.start, group.rows, group.members) for group in rows.groups] == [(0, 2, [0, 3]), (4, 3, [1])]
+    padded = torch.arange(16.0).view(4, 4, 1)
+    assert rows.gather(padded).view(-1).tolist() == [0.0, 1.0, 13.0, 14.0, 4.0, 6.0, 7.0]
+    assert torch.equal(rows.scatter(rows.gather(padded)), padded * mask.unsqueeze(2))
+
+
+def test_squared_errors_give_autograds_gradient_bit_for_bit():
+    generator = torch.Generator().manual_seed(0)
+    decoded = torch.randn(3, 5, 7, generator=generator, requires_grad=True)
+    x, weights = torch.randn(3, 5, 7, generator=generator), torch.rand(3, 5, generator=generator)
+    (SquaredErrors.apply(decoded, x) * weights).sum().backward()
+    ours, decoded.grad = decoded.grad, None
+    ((decoded - x).pow(2).sum(dim=2) * weights).sum().backward()
+    assert torch.equal(ours, decoded.grad)
+    assert torch.equal(SquaredErrors.apply(decoded, x), (decoded - x).pow(2).sum(dim=2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adams_denominator_is_unchanged_by_the_square_root_floor(dtype):
+    """sqrt on zeros is slow; below the floor sqrt(v) is too small to change sqrt(v) / c + eps."""
+    tiny = torch.finfo(dtype).tiny
+    second = torch.tensor([0.0, tiny, tiny * 1e3, 1e-40, 1e-30, 1e-20, 1e-16, 1e-12, 3e-7, 1.0], dtype=torch.float64)
+    second = second.to(dtype)
+    assert bool((_root(second) > 0).all())  # the zeros do go through the floor
+    for t in (1, 2, 10, 1000, 100000):
+        correction = (1 - ADAM_BETAS[1] ** t) ** 0.5
+        plain = second.sqrt().div_(correction).add_(ADAM_EPS)
+        assert torch.equal(_root(second).div_(correction).add_(ADAM_EPS), plain), t
 
 
 def test_unsupported_objectives_train_alone_and_match_fit_exactly():

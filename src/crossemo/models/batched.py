@@ -16,10 +16,11 @@ own beta schedule and learning rate.  Members never mix: the loss is a sum over
 members, so a member's gradient is that of its own loss.
 
 Every operation a gradient goes through is, per member, the solo loop's on the same
-shapes: grouped products only where every member's rows are all there and the product
-is large enough for BLAS (else member by member, ``F.linear`` on its own rows: see
-:mod:`crossemo.models.batched_objectives`), the losses' gradients scaled as theirs, the
-cluster loss and weighted cross-entropies per member.  So on the CPU with the same
+shapes: grouped products over members with as many rows, each member's product the
+one ``F.linear`` computes on its own rows (on a step where some members' batches are
+shorter, their rows are laid end to end: see :mod:`crossemo.models.batched_ops`), the
+losses' gradients scaled as theirs, the cluster loss and weighted cross-entropies per
+member.  So on the CPU with the same
 torch thread count a member ends with bitwise the weights its solo training gives,
 whatever the other members are (the tests check it per objective); only the reported
 per-epoch losses, sums over masked rows, may differ in the last bits.  Stacked batches
@@ -36,6 +37,7 @@ distance (``"mmd"``, ``"coral"``) together with target rows, and any other objec
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,7 @@ from crossemo.models.batched_objectives import (
     parameter_layout,
     step_loss,
 )
+from crossemo.models.batched_ops import OwnRows
 from crossemo.models.losses import UNLABELLED
 
 
@@ -166,7 +169,7 @@ class _Batch:
         self.counts = (torch.tensor(sizes).unsqueeze(0) - starts).clamp(0, self.batch_size).to(first.x.dtype)
         self.active = [[count > 0 for count in row] for row in self.counts.tolist()]
         self.active_masks = [torch.tensor(row, device=self.device) for row in self.active]
-        self.own_rows = [self._own_rows(row, sizes) for row in self.counts.long().tolist()]
+        self.own_rows = [self._own_rows(row) for row in self.counts.long().tolist()]
         self.counts = self.counts.to(self.device)
         self.x = _padded([plan.x for plan in plans], self.x_pad + 1, 0.0).to(self.device)
         labels = [
@@ -175,6 +178,7 @@ class _Batch:
         ]
         self.labelled_rows = [label.cpu() != UNLABELLED for label in labels]
         self.labels = _padded(labels, self.x_pad + 1, UNLABELLED).to(self.device)
+        self.row_offsets = (torch.arange(len(plans)) * (self.x_pad + 1)).unsqueeze(1).to(self.device)
         self.target_pad = max(plan.target.shape[0] for plan in plans) if self.with_target else 0
         self.target = (
             _padded([plan.target for plan in plans], self.target_pad + 1, 0.0).to(self.device)
@@ -188,7 +192,7 @@ class _Batch:
             else None
         )
 
-    def _own_rows(self, counts: list[int], sizes: list[int]) -> list[int | torch.Tensor] | None:
+    def _own_rows(self, counts: list[int]) -> OwnRows | None:
         """Each member's rows of one step's stacked [x; target] ([0, n) and [B, B + n_target)), if not all."""
         target_counts = (
             [min(count, plan.target.shape[0]) for count, plan in zip(counts, self.plans)]
@@ -199,17 +203,24 @@ class _Batch:
         if all(count == self.batch_size for count in counts) and all(count == full for count in target_counts):
             return None
         if not self.with_target:
-            return list(counts)
-        return [
-            torch.cat([torch.arange(count), self.batch_size + torch.arange(target)]).to(self.device)
-            for count, target in zip(counts, target_counts, strict=True)
-        ]
+            return OwnRows.from_counts(counts, self.batch_size, self.device)
+        return OwnRows.from_rows(
+            [
+                torch.cat([torch.arange(count), self.batch_size + torch.arange(target)])
+                for count, target in zip(counts, target_counts, strict=True)
+            ],
+            2 * self.batch_size,
+            self.device,
+        )
 
     def epoch_rows(self, draws: _EpochDraws) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The epoch's rows in drawn order, [M, steps * B, ...]: features, labels, which rows are real."""
-        members = torch.arange(len(self.plans), device=self.device).unsqueeze(1)
+        members, length = draws.index.shape
         index = draws.index.to(self.device)
-        return self.x[members, index], self.labels[members, index], index != self.x_pad
+        # One index_select over the members' rows laid end to end: a plain copy, cheaper than x[members, index].
+        flat = (index + self.row_offsets).view(-1)
+        x = self.x.view(-1, self.x.shape[2]).index_select(0, flat).view(members, length, -1)
+        return x, self.labels.view(-1).index_select(0, flat).view(members, length), index != self.x_pad
 
     def step_input(
         self, draws: _EpochDraws, epoch_rows: tuple[torch.Tensor, ...], step: int, beta: torch.Tensor
@@ -254,7 +265,7 @@ def train_batched(plans: Sequence[FitPlan]) -> list[list[dict[str, float]]]:
         raise ModelInputError(f"train_batched needs plans of one shape; got {len(keys)} different ones")
     batch = _Batch(plans, specs[0][0], [spec[1] for spec in specs])
     members = len(plans)
-    adam = BatchedAdam(batch.net.flat, batch.net.head_columns, [plan.learning_rate for plan in plans])
+    adam = BatchedAdam(batch.net.flat, batch.net.grad, batch.net.head_columns, [plan.learning_rate for plan in plans])
     histories: list[list[dict[str, float]]] = [[] for _ in plans]
     for plan in plans:
         plan.network.train()
@@ -281,7 +292,7 @@ def train_batched(plans: Sequence[FitPlan]) -> list[list[dict[str, float]]]:
                 labelled_data=batch.labelled_data,
                 class_weights=batch.class_weights,
             )
-            (loss * active).sum().backward()
+            _backward((loss * active).sum())
             adam.step(active_list, None if head_used is None else head_used.tolist())
             names = ["loss", *terms]
             values = torch.stack([loss, *terms.values()]).detach() * active
@@ -300,6 +311,17 @@ def train_batched(plans: Sequence[FitPlan]) -> list[list[dict[str, float]]]:
     for plan in plans:
         plan.network.eval()
     return histories
+
+
+def _backward(loss: torch.Tensor) -> None:
+    """``loss.backward()``, without autograd's warning about the gradients' layout.
+
+    The layers' gradients are strided views of the flat buffer (:class:`StackedNetwork`), which
+    autograd warns may be slow; accumulating into them is what saves copying them.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+        loss.backward()
 
 
 def _record(

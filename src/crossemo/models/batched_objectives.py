@@ -1,10 +1,11 @@
 """The batched form of the latent models' objectives: M networks' losses over stacked mini-batches.
 
 :class:`StackedNetwork` holds M networks of one architecture as one flat [M, P] weight
-tensor and applies each layer as a grouped matrix product (``torch.baddbmm``) to inputs
-stacked as [M, B, F]; :func:`step_loss` computes every member's loss of one step with
-the loss terms of :mod:`crossemo.models.training` rewritten over a row mask (members
-have their own row counts); :class:`BatchedAdam` is ``torch.optim.Adam`` per member.
+tensor; each layer is a grouped matrix product (``torch.baddbmm``) on inputs stacked as
+[M, B, F], or runs on each member's own rows (:mod:`crossemo.models.batched_ops`);
+:func:`step_loss` computes every member's loss of one step with the loss terms of
+:mod:`crossemo.models.training` rewritten over a row mask (members have their own row
+counts); :class:`BatchedAdam` is ``torch.optim.Adam`` per member.
 :mod:`crossemo.models.batched` runs the training.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from crossemo.models.batched_ops import SMALL_PRODUCT, OwnRows, OwnRowsChain, SquaredErrors
 from crossemo.models.losses import UNLABELLED, cluster_loss
 from crossemo.models.supervised import HeadObjective
 from crossemo.models.training import DenoisingObjective, SharedTerms, VariationalObjective
@@ -85,14 +87,27 @@ def parameter_layout(network: torch.nn.Module) -> list[tuple[str, tuple[int, ...
 
 
 class StackedNetwork:
-    """The members' weights as one flat [M, P] leaf, viewed per layer as [M, *shape]."""
+    """The members' weights as one flat [M, P] tensor, and per layer a [M, *shape] leaf viewing it.
+
+    The leaves' gradients are views of one flat [M, P] buffer too (``grad``): autograd
+    accumulates into them in place (0 + g, exact), so neither the layers' gradients
+    nor the weights are copied between the flat layout Adam updates and the layers.
+    """
 
     def __init__(self, networks: Sequence[torch.nn.Module]) -> None:
         self.layout = parameter_layout(networks[0])
         self.sizes = [math.prod(shape) for _, shape in self.layout]
         with torch.no_grad():
-            flat = torch.stack([torch.cat([p.reshape(-1) for p in net.parameters()]) for net in networks])
-        self.flat = flat.requires_grad_(True)
+            self.flat = torch.stack([torch.cat([p.reshape(-1) for p in net.parameters()]) for net in networks])
+        self.grad = torch.zeros_like(self.flat)
+        members = self.flat.shape[0]
+        self.params: dict[str, torch.Tensor] = {}
+        for (name, shape), piece, grad in zip(
+            self.layout, self.flat.split(self.sizes, dim=1), self.grad.split(self.sizes, dim=1), strict=True
+        ):
+            leaf = piece.view(members, *shape).requires_grad_(True)
+            leaf.grad = grad.view(members, *shape)
+            self.params[name] = leaf
         names = {name for name, _ in self.layout}
         self.n_hidden = sum(1 for name in names if name.startswith("encoder_body.") and name.endswith(".weight"))
         self.variational = "mu_head.weight" in names
@@ -103,13 +118,11 @@ class StackedNetwork:
                 torch.full((size,), name.startswith("classifier_head."), dtype=torch.bool)
                 for (name, _), size in zip(self.layout, self.sizes, strict=True)
             ]
-        ).to(flat.device)
+        ).to(self.flat.device)
 
     def views(self) -> dict[str, torch.Tensor]:
-        """Per-layer [M, *shape] views of the flat weights (in the autograd graph)."""
-        members = self.flat.shape[0]
-        pieces = self.flat.split(self.sizes, dim=1)
-        return {name: piece.view(members, *shape) for (name, shape), piece in zip(self.layout, pieces, strict=True)}
+        """Per-layer [M, *shape] leaves over the flat weights, their gradients in ``grad``."""
+        return self.params
 
     def write_back(self, networks: Sequence[torch.nn.Module]) -> None:
         """Copy member m's weights into ``networks[m]``."""
@@ -124,129 +137,80 @@ class StackedNetwork:
                     parameter.copy_(piece.view(shape))
 
 
-OwnRows = list[int | torch.Tensor] | None
-"""Each member's own rows of a stacked input: the first n, or positions in order; ``None``: every row."""
+def _layers(
+    x: torch.Tensor, params: dict[str, torch.Tensor], body: list[str], heads: list[str], rows: OwnRows | None
+) -> list[torch.Tensor]:
+    """``body`` layers (each followed by a ReLU) then each of ``heads`` on the last hidden layer, per member.
 
-
-def _rows_of(tensor: torch.Tensor, member: int, rows: int | torch.Tensor) -> torch.Tensor:
-    """``tensor[member]``'s own rows (a view for the first n)."""
-    return tensor[member, :rows] if isinstance(rows, int) else tensor[member, rows]
-
-
-def _put_rows(tensor: torch.Tensor, member: int, rows: int | torch.Tensor, values: torch.Tensor) -> None:
-    """Write ``values`` into ``tensor[member]``'s own rows."""
-    if isinstance(rows, int):
-        tensor[member, :rows] = values
-    else:
-        tensor[member, rows] = values
-
-
-def _has_rows(rows: int | torch.Tensor) -> bool:
-    return rows > 0 if isinstance(rows, int) else rows.numel() > 0
-
-
-SMALL_PRODUCT = 400
-"""Below this many multiply-adds per member (rows x in x out), ``torch.bmm`` on the CPU uses its
-own loops, whose rounding differs from the BLAS product of the solo loop's ``F.linear``; such
-layers are computed member by member (torch 2.x, ``aten/src/ATen/native/LinearAlgebra.cpp``)."""
-
-
-class _OwnRowsLinear(torch.autograd.Function):
-    """x W^T + b per member, computed as the solo loop's ``F.linear`` on each member's own rows.
-
-    The weight and bias gradients sum over a member's own rows only (not over padding,
-    which would associate the same terms in another order); with ``small`` the output
-    and input gradient are computed member by member too (see :data:`SMALL_PRODUCT`).
-    Padded rows get 0.
+    Grouped products (``torch.baddbmm``) when every member's rows are all there and every
+    product is large enough for BLAS; else :class:`~crossemo.models.batched_ops.OwnRowsChain`
+    on each member's own ``rows`` (all of them for ``None``).
     """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, rows, small):  # noqa: ANN001, ANN205 - autograd's signature
-        ctx.save_for_backward(x, weight)
-        ctx.rows, ctx.small = rows, small
-        if not small:
-            return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-        out = x.new_zeros(x.shape[0], x.shape[1], weight.shape[1])
-        for member, own in enumerate(rows):
-            if _has_rows(own):
-                _put_rows(out, member, own, torch.addmm(bias[member], _rows_of(x, member, own), weight[member].t()))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001, ANN205
-        x, weight = ctx.saved_tensors
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.zeros_like(x) if ctx.small else grad.bmm(weight)
-        grad_weight = torch.zeros_like(weight)
-        grad_bias = weight.new_zeros(weight.shape[:2])
-        for member, own in enumerate(ctx.rows):
-            if _has_rows(own):
-                own_grad = _rows_of(grad, member, own)
-                if ctx.small and grad_x is not None:
-                    _put_rows(grad_x, member, own, own_grad.mm(weight[member]))
-                # addmm's backward for a transposed (column-major) weight: grad^T @ x.
-                grad_weight[member] = own_grad.t().mm(_rows_of(x, member, own))
-                grad_bias[member] = own_grad.sum(0, keepdim=True).view(-1)
-        return grad_x, grad_weight, grad_bias, None, None
-
-
-def _linear(x: torch.Tensor, params: dict[str, torch.Tensor], prefix: str, rows: OwnRows = None) -> torch.Tensor:
-    """x W^T + b per member: [M, R, in] -> [M, R, out], each member as ``F.linear`` on its own ``rows``."""
-    weight, bias = params[f"{prefix}.weight"], params[f"{prefix}.bias"]
+    weights = [params[f"{prefix}.weight"] for prefix in [*body, *heads]]
+    if rows is None and all(x.shape[1] * weight.shape[1] * weight.shape[2] >= SMALL_PRODUCT for weight in weights):
+        hidden = x
+        for prefix in body:
+            hidden = torch.relu(_grouped_linear(hidden, params, prefix))
+        return [_grouped_linear(hidden, params, prefix) for prefix in heads]
     if rows is None:
-        if x.shape[1] * weight.shape[1] * weight.shape[2] >= SMALL_PRODUCT:
-            return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-        rows = [x.shape[1]] * x.shape[0]
-    # Member by member: BLAS picks its kernel by the row count, so only the solo loop's own
-    # shapes give its rounding.
-    return _OwnRowsLinear.apply(x, weight, bias, rows, True)
+        rows = OwnRows.from_counts([x.shape[1]] * x.shape[0], x.shape[1], x.device)
+    flat = [tensor for prefix in [*body, *heads] for tensor in (params[f"{prefix}.weight"], params[f"{prefix}.bias"])]
+    return list(OwnRowsChain.apply(x, rows, len(body), *flat))
+
+
+def _grouped_linear(x: torch.Tensor, params: dict[str, torch.Tensor], prefix: str) -> torch.Tensor:
+    weight, bias = params[f"{prefix}.weight"], params[f"{prefix}.bias"]
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def _linear(x: torch.Tensor, params: dict[str, torch.Tensor], prefix: str, rows: OwnRows | None = None) -> torch.Tensor:
+    """x W^T + b per member: [M, R, in] -> [M, R, out], each member as ``F.linear`` on its own ``rows``."""
+    return _layers(x, params, [], [prefix], rows)[0]
 
 
 def _encode(
-    net: StackedNetwork, params: dict[str, torch.Tensor], x: torch.Tensor, rows: OwnRows = None
+    net: StackedNetwork, params: dict[str, torch.Tensor], x: torch.Tensor, rows: OwnRows | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    hidden = x
-    for position in range(net.n_hidden):
-        hidden = torch.relu(_linear(hidden, params, f"encoder_body.{2 * position}", rows))
+    body = [f"encoder_body.{2 * position}" for position in range(net.n_hidden)]
     if net.variational:
-        return _linear(hidden, params, "mu_head", rows), _linear(hidden, params, "logvar_head", rows)
-    return _linear(hidden, params, "latent_head", rows), None
+        mu, logvar = _layers(x, params, body, ["mu_head", "logvar_head"], rows)
+        return mu, logvar
+    return _layers(x, params, body, ["latent_head"], rows)[0], None
 
 
 def _decode(
-    net: StackedNetwork, params: dict[str, torch.Tensor], z: torch.Tensor, rows: OwnRows = None
+    net: StackedNetwork, params: dict[str, torch.Tensor], z: torch.Tensor, rows: OwnRows | None = None
 ) -> torch.Tensor:
-    hidden = z
-    for position in range(net.n_hidden):
-        hidden = torch.relu(_linear(hidden, params, f"decoder_body.{2 * position}", rows))
-    return _linear(hidden, params, "output_layer", rows)
+    body = [f"decoder_body.{2 * position}" for position in range(net.n_hidden)]
+    return _layers(z, params, body, ["output_layer"], rows)[0]
 
 
-def _labelled_rows(labelled: torch.Tensor) -> OwnRows:
+def _labelled_rows(labelled: torch.Tensor) -> OwnRows | None:
     """Each member's labelled rows, ``None`` when every row of every member is labelled."""
     if bool(labelled.all()):
         return None
-    return [row.nonzero().squeeze(1) for row in labelled]
+    return OwnRows.from_mask(labelled)
 
 
 def masked_reconstruction(
-    decoded: torch.Tensor, x: torch.Tensor, rows: torch.Tensor, count: torch.Tensor, *, reduction: str
+    decoded: torch.Tensor, x: torch.Tensor, rows: torch.Tensor | None, count: torch.Tensor, *, reduction: str
 ) -> torch.Tensor:
     """Per-member :func:`~crossemo.models.losses.reconstruction_loss` over the rows where ``rows`` is true.
 
     "mean": sum (x_hat - x)^2 / (n F); "sum": sum (x_hat - x)^2 / n, with n = ``count``
-    (0 for a member without rows, whose loss is then 0).
+    (0 for a member without rows, whose loss is then 0).  ``rows`` ``None``: every row
+    (a mask of ones would change no value nor gradient, only cost two products).
     """
-    errors = ((decoded - x).pow(2).sum(dim=2) * rows).sum(dim=1)
+    errors = SquaredErrors.apply(decoded, x)
+    errors = (errors if rows is None else errors * rows).sum(dim=1)
     denominator = count * x.shape[2] if reduction == "mean" else count
     return errors / denominator.clamp_min(1.0)
 
 
-def masked_kl(mu: torch.Tensor, logvar: torch.Tensor, rows: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """Per-member :func:`~crossemo.models.losses.kl_divergence`, averaged over the masked rows."""
+def masked_kl(mu: torch.Tensor, logvar: torch.Tensor, rows: torch.Tensor | None, count: torch.Tensor) -> torch.Tensor:
+    """Per-member :func:`~crossemo.models.losses.kl_divergence`, averaged over the masked rows (``None``: all)."""
     per_row = -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp()).sum(dim=2)
-    return (per_row * rows).sum(dim=1) / count.clamp_min(1.0)
+    return (per_row if rows is None else per_row * rows).sum(dim=1) / count.clamp_min(1.0)
 
 
 def _cluster_losses(z: torch.Tensor, labels: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
@@ -280,7 +244,7 @@ class StepInput:
     head_noise: torch.Tensor | None
     head_eps: torch.Tensor | None
     beta: torch.Tensor
-    own_rows: OwnRows = None  # of [x; target], when some member's rows are not all of them
+    own_rows: OwnRows | None = None  # of [x; target], when some member's rows are not all of them
 
 
 def step_loss(
@@ -300,15 +264,17 @@ def step_loss(
     count = step.count
     n_train = step.x.shape[1]
     rows = step.x if step.target is None else torch.cat([step.x, step.target], dim=1)
+    # On a step where every member has a full batch (and target batch), the masks are all ones.
+    real, target_real = (None, None) if step.own_rows is None else (step.rows, step.target_rows)
     terms: dict[str, torch.Tensor] = {}
     if spec.variational:
         mu, logvar = _encode(net, params, rows, step.own_rows)
         decoded = _decode(net, params, mu + torch.exp(0.5 * logvar) * step.noise, step.own_rows)
         embedding = mu[:, :n_train]
         terms["reconstruction"] = masked_reconstruction(
-            decoded[:, :n_train], step.x, step.rows, count, reduction=spec.reduction
+            decoded[:, :n_train], step.x, real, count, reduction=spec.reduction
         )
-        terms["kl"] = masked_kl(embedding, logvar[:, :n_train], step.rows, count)
+        terms["kl"] = masked_kl(embedding, logvar[:, :n_train], real, count)
         loss = terms["reconstruction"] + step.beta * terms["kl"]
         if spec.gamma > 0.0:
             terms["cluster"] = _cluster_losses(embedding, step.labels, step.count)
@@ -317,18 +283,18 @@ def step_loss(
         latent, _ = _encode(net, params, rows + scaled_noise(spec.noise_sigma, step.noise), step.own_rows)
         decoded = _decode(net, params, latent, step.own_rows)
         terms["reconstruction"] = masked_reconstruction(
-            decoded[:, :n_train], step.x, step.rows, count, reduction=spec.reduction
+            decoded[:, :n_train], step.x, real, count, reduction=spec.reduction
         )
         loss = terms["reconstruction"]
         embedding = None
     if step.target is not None:
         target_count = step.target_rows.sum(dim=1).to(step.x.dtype)
         terms["target_reconstruction"] = masked_reconstruction(
-            decoded[:, n_train:], step.target, step.target_rows, target_count, reduction=spec.reduction
+            decoded[:, n_train:], step.target, target_real, target_count, reduction=spec.reduction
         )
         loss = loss + terms["target_reconstruction"]
         if spec.variational:
-            terms["target_kl"] = masked_kl(mu[:, n_train:], logvar[:, n_train:], step.target_rows, target_count)
+            terms["target_kl"] = masked_kl(mu[:, n_train:], logvar[:, n_train:], target_real, target_count)
             loss = loss + step.beta * terms["target_kl"]
     labelled = step.labels != UNLABELLED
     head_used = None
@@ -385,6 +351,18 @@ ADAM_EPS = 1e-8
 """``torch.optim.Adam``'s defaults, the ones :func:`~crossemo.models.training.train_network` uses."""
 
 
+def _root(second: torch.Tensor) -> torch.Tensor:
+    """sqrt(v), except that v below a floor gives sqrt(floor): the same Adam denominator, faster.
+
+    The CPU's vectorized sqrt is several times slower on exact zeros (a fifth of the
+    entries, the weights of dead units).  Below the floor, sqrt(v) / sqrt(1 - beta2^t)
+    (t >= 1) is under an eighth of an ulp of eps, so sqrt(v) / sqrt(1 - beta2^t) + eps
+    rounds to eps either way.
+    """
+    floor = (ADAM_EPS * torch.finfo(second.dtype).eps * (1 - ADAM_BETAS[1]) ** 0.5 / 8) ** 2
+    return second.clamp_min(floor).sqrt_()
+
+
 class BatchedAdam:
     """``torch.optim.Adam`` over the flat [M, P] weights, each member and layer with its own step count.
 
@@ -395,8 +373,10 @@ class BatchedAdam:
     Adam skips a parameter whose gradient is ``None``.
     """
 
-    def __init__(self, flat: torch.Tensor, head_columns: torch.Tensor, learning_rates: Sequence[float]) -> None:
-        self.flat, self.learning_rates = flat, [float(rate) for rate in learning_rates]
+    def __init__(
+        self, flat: torch.Tensor, grad: torch.Tensor, head_columns: torch.Tensor, learning_rates: Sequence[float]
+    ) -> None:
+        self.flat, self.grad, self.learning_rates = flat, grad, [float(rate) for rate in learning_rates]
         self.first = torch.zeros_like(flat, requires_grad=False)
         self.second = torch.zeros_like(flat, requires_grad=False)
         self.head_columns = head_columns
@@ -416,14 +396,22 @@ class BatchedAdam:
                 self._update_in_place()
             else:
                 self._update_where(active, used)
-        self.flat.grad = None
+        self.grad.zero_()
 
-    def _scalars(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """-lr / (1 - beta1^t) and sqrt(1 - beta2^t) per member ([M, 1]) or per member and column ([M, P]).
+    def _scalars(self) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+        """-lr / (1 - beta1^t) and sqrt(1 - beta2^t): Python floats when every member and column shares them.
 
-        Python floats of each count, as the solo loop computes them, then cast once.
+        Else per member ([M, 1]) or per member and column ([M, P]): the same Python floats,
+        as the solo loop computes them, cast once.
         """
         beta1, beta2 = ADAM_BETAS
+        first_rate, first_counts = self.learning_rates[0], self.counts[0]
+        if all(rate == first_rate for rate in self.learning_rates) and all(
+            counts[0] == first_counts[0] and (not self.has_head or counts[1] == first_counts[0])
+            for counts in self.counts
+        ):
+            t = max(first_counts[0], 1)
+            return -(first_rate / (1 - beta1**t)), (1 - beta2**t) ** 0.5
         pairs = zip(self.learning_rates, self.counts, strict=True)
         neg_step = torch.tensor([[-(rate / (1 - beta1 ** max(t, 1))) for t in counts] for rate, counts in pairs])
         correction = torch.tensor([[(1 - beta2 ** max(t, 1)) ** 0.5 for t in counts] for counts in self.counts])
@@ -434,22 +422,25 @@ class BatchedAdam:
 
     def _update_in_place(self) -> None:
         beta1, beta2 = ADAM_BETAS
-        grad, flat = self.flat.grad, self.flat
+        grad, flat = self.grad, self.flat
         self.first.lerp_(grad, 1 - beta1)
         self.second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         neg_step, correction = self._scalars()
-        denominator = self.second.sqrt().div_(correction).add_(ADAM_EPS)
-        # p + (value * m) / denom: addcdiv's order, with a value per member.
-        flat.add_(torch.mul(neg_step, self.first).div_(denominator))
+        denominator = _root(self.second).div_(correction).add_(ADAM_EPS)
+        if isinstance(neg_step, float):
+            flat.addcdiv_(self.first, denominator, value=neg_step)  # the solo loop's own update
+        else:
+            # p + (value * m) / denom: addcdiv's order, with a value per member.
+            flat.add_(torch.mul(self.first, neg_step).div_(denominator))
 
     def _update_where(self, active: list[bool], used: list[bool]) -> None:
         beta1, beta2 = ADAM_BETAS
-        grad, flat, device = self.flat.grad, self.flat, self.flat.device
+        grad, flat, device = self.grad, self.flat, self.flat.device
         new_first = torch.lerp(self.first, grad, 1 - beta1)
         new_second = (self.second * beta2).addcmul_(grad, grad, value=1 - beta2)
         neg_step, correction = self._scalars()
-        denominator = (new_second.sqrt() / correction).add_(ADAM_EPS)
-        new_flat = flat + neg_step * new_first / denominator
+        denominator = _root(new_second).div_(correction).add_(ADAM_EPS)
+        new_flat = flat + new_first * neg_step / denominator
         update = torch.tensor(active, device=device).unsqueeze(1)
         if self.has_head:
             update = update & (torch.tensor(used, device=device).unsqueeze(1) | ~self.head_columns)
