@@ -26,6 +26,8 @@ over folds (95% Student-t half-width in brackets), log BD the mean over folds.
     .venv/bin/python benchmarks/transfer_models.py --methods dae_sup vae_sup --set vae_sup.beta_max=0.1
     .venv/bin/python benchmarks/transfer_models.py --set alignment_weight=3 --jobs 2
     .venv/bin/python benchmarks/transfer_models.py --methods dae_sup --variants "no target" --speaker-norm
+    .venv/bin/python benchmarks/transfer_models.py --methods dae_sup --variants "no target" --speaker-norm \
+        --set dae_sup.input_lda=3 --set dae_sup.noise_sigma=0.3 --set dae_sup.head_mixup=0.4
 
 Features are cached under ``--cache-dir`` (default ``~/.cache/crossemo-bench/features``),
 never in the repository or next to the shared corpora.

@@ -98,6 +98,18 @@ def test_params_come_from_shared_settings_seed_and_options():
         get_method("pca").params(settings, seed=0, options={"noise_sigma": 1.0})
 
 
+def test_a_method_may_train_longer_than_the_others_but_not_change_the_latent():
+    settings = {"latent_dim": 2, "hidden": [8], "epochs": 4, "batch_size": 8, "learning_rate": 0.01}
+    dae_sup = get_method("dae_sup").params(settings, seed=0, options={"epochs": 20, "learning_rate": 0.002})
+    assert (dae_sup["epochs"], dae_sup["learning_rate"], dae_sup["batch_size"]) == (20, 0.002, 8)
+    assert get_method("dae").params(settings, seed=0)["epochs"] == 4
+    for fixed in ("latent_dim", "seed"):
+        with pytest.raises(ConfigError, match=f"dae_sup has no option {fixed}"):
+            get_method("dae_sup").params(settings, seed=0, options={fixed: 3})
+    with pytest.raises(ConfigError, match="pca has no option epochs"):
+        get_method("pca").params(settings, seed=0, options={"epochs": 3})
+
+
 def test_a_method_added_to_the_registry_is_a_config_choice(with_lda, corpus_workspace):
     config = study_config(corpus_workspace, methods=["lda", "dae"], options={"lda": {"shrinkage": 0.5}})
     assert config.model.methods == ["lda", "dae"]

@@ -28,7 +28,7 @@ from crossemo.models import (
 from crossemo.models.losses import balanced_class_weights
 from crossemo.models.network import LatentAutoencoder
 from crossemo.models.registry import SHARED_SETTINGS, estimator_from_state, get_method, model_names
-from crossemo.models.supervised import HeadObjective
+from crossemo.models.supervised import HeadObjective, SoloObjective, lda_projection
 from crossemo.models.training import DenoisingObjective, VariationalObjective
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -173,6 +173,10 @@ def test_save_and_load_round_trip_keeps_the_head(cls, tmp_path) -> None:
         (DAESupervised, {"head_input": "sample"}, "head_input must be one of"),
         (VAESupervised, {"balanced_head": "yes"}, "balanced_head must be true or false"),
         (VAESupervised, {"noise_sigma": -0.5}, "noise_sigma must be >= 0"),
+        (DAESupervised, {"head_mixup": -0.1}, "head_mixup must be >= 0"),
+        (DAESupervised, {"input_lda": 1.5}, "input_lda must be an integer >= 0"),
+        (VAESupervised, {"input_lda": True}, "input_lda must be an integer >= 0"),
+        (DAESupervised, {"lda_shrinkage": 1.5}, "lda_shrinkage must be <= 1"),
     ],
 )
 def test_bad_params_fail_check_params_with_a_clear_error(cls, params, name) -> None:
@@ -248,3 +252,69 @@ def test_dae_sup_head_reads_the_noisy_embedding_by_default() -> None:
     assert not np.array_equal(noisy.transform(X), clean.transform(X))
     balanced = DAESupervised(epochs=3, balanced_head=True).fit(X[:130], y[:130])
     assert not np.array_equal(balanced.transform(X), DAESupervised(epochs=3).fit(X[:130], y[:130]).transform(X))
+
+
+def test_head_mixup_mixes_rows_and_labels_and_trains_per_fit() -> None:
+    from crossemo.models.batched_objectives import batched_objective
+
+    X, y = _clusters()
+    plain = DAESupervised(epochs=3).fit(X, y)
+    mixed = DAESupervised(epochs=3, head_mixup=0.4).fit(X, y)
+    assert not np.array_equal(plain.transform(X), mixed.transform(X))
+    assert np.array_equal(mixed.transform(X), DAESupervised(epochs=3, head_mixup=0.4).fit(X, y).transform(X))
+    # The batched path knows no mixup: the objective comes wrapped and batched training declines it.
+    objective = mixed._objective()
+    assert isinstance(objective, SoloObjective) and objective.inner.mixup == pytest.approx(0.4)
+    assert batched_objective(objective, with_target=False) is None
+    assert isinstance(plain._objective(), HeadObjective)
+    # A soft-label cross-entropy: the head term of mixed rows differs from the hard one and stays finite.
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(12, 6)).astype(np.float32))
+    labels = torch.tensor([0, 1, 1, 0, 1, 0, -1, 0, 1, 1, 0, -1])
+    network = LatentAutoencoder(6, 2, hidden=(4,), generator=torch.Generator().manual_seed(0), n_classes=2)
+
+    def head_term(mixup):
+        objective = HeadObjective(DenoisingObjective(noise_sigma=0.0), head_weight=1.0, mixup=mixup)
+        return float(objective(network, x, labels, beta=None, generator=torch.Generator().manual_seed(1))["classification"])
+
+    assert np.isfinite(head_term(0.4)) and head_term(0.4) != pytest.approx(head_term(0.0), rel=1e-4)
+
+
+def test_input_lda_projects_the_input_and_survives_saving(tmp_path) -> None:
+    X, y = _hidden_classes()
+    model = DAESupervised(epochs=3, input_lda=3, noise_sigma=0.3).fit(X, y)
+    assert model.n_features_in_ == X.shape[1] and model.input_projection_.shape == (X.shape[1], 3)
+    assert model.network_.encoder_body[0].in_features == 3  # the network reads the projection
+    assert model.transform(X).shape == (len(X), 2)
+    # The projection is scikit-learn's shrinkage LDA (eigen solver) cut to classes - 1 columns.
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    _, codes = np.unique(y, return_inverse=True)
+    reference = LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.6).fit(X, codes).transform(X)
+    assert np.allclose(X @ lda_projection(X, codes, 5, 0.6).astype(np.float64), reference, atol=1e-4)
+    # Saved and loaded, the same latent; the state declares the projection's shape.
+    loaded = DAESupervised.load(model.save(tmp_path / "lda.safetensors"))
+    assert np.array_equal(loaded.transform(X), model.transform(X))
+    tensors, metadata = model.to_state()
+    assert DAESupervised.state_shapes(metadata) == {name: tuple(t.shape) for name, t in tensors.items()}
+    assert np.array_equal(estimator_from_state(tensors, metadata).transform(X), model.transform(X))
+    # Off by default: no projection, the state as before.
+    plain = DAESupervised(epochs=3).fit(X, y)
+    assert plain.input_projection_ is None and "input_projection" not in plain.to_state()[0]
+    assert "projected_width" not in plain.to_state()[1]
+    # A target is projected too; labels of one class cannot fit an LDA.
+    VAESupervised(epochs=2, input_lda=2).fit(X, y, target=X[:40] + 0.5)
+    with pytest.raises(ModelInputError, match="two classes"):
+        DAESupervised(epochs=2, input_lda=3).fit(X, np.full(len(X), "sad"))
+
+
+def test_input_lda_and_mixup_fit_alike_batched_and_alone() -> None:
+    from crossemo.models.batched import fit_batched
+
+    X, y = _hidden_classes()
+    settings = [{"input_lda": 3, "noise_sigma": 0.3}, {"input_lda": 2, "head_mixup": 0.4}, {"input_lda": 3}]
+    alone = [DAESupervised(epochs=3, **params).fit(X, y).transform(X) for params in settings]
+    batched = fit_batched([DAESupervised(epochs=3, **params) for params in settings], [(X, y, None)] * len(settings))
+    for model, expected in zip(batched, alone, strict=True):
+        assert model.n_features_in_ == X.shape[1]
+        assert np.allclose(model.transform(X), expected, atol=1e-5)

@@ -26,6 +26,10 @@ SHARED_SETTINGS: tuple[str, ...] = (
 )
 """Study-wide model settings (``[model]``) handed to every estimator that takes them."""
 
+METHOD_OVERRIDABLE: tuple[str, ...] = ("epochs", "batch_size", "learning_rate")
+"""Study-wide settings one method may set apart in ``[model.options.<name>]`` (a model that
+needs longer training, say); the latent size and widths stay common, so methods compare."""
+
 
 @dataclass(frozen=True)
 class Method:
@@ -68,11 +72,12 @@ class Method:
         return bool(self.uses_target or getattr(self.estimator, "accepts_target", False))
 
     def accepted_options(self) -> tuple[str, ...]:
-        """Constructor keywords a config may set in ``[model.options.<name>]``."""
-        return tuple(name for name in _keywords(self.estimator) if name not in (*SHARED_SETTINGS, "seed"))
+        """Constructor keywords a config may set in ``[model.options.<name>]`` (:data:`METHOD_OVERRIDABLE` too)."""
+        fixed = set(SHARED_SETTINGS) - set(METHOD_OVERRIDABLE) | {"seed"}
+        return tuple(name for name in _keywords(self.estimator) if name not in fixed)
 
     def params(self, settings: Mapping[str, Any], *, seed: int, options: Mapping[str, Any] | None = None) -> dict:
-        """Constructor keywords from the shared ``settings``, the ``seed`` and per-method ``options``."""
+        """Constructor keywords from the shared ``settings``, the ``seed`` and per-method ``options`` (which win)."""
         accepted = _keywords(self.estimator)
         params = {name: value for name, value in settings.items() if name in accepted and name in SHARED_SETTINGS}
         if "hidden" in params:
