@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,27 @@ def test_shared_map_warms_up_its_workers_only():
     seen = dict(map_tasks(warm_ups_so_far, range(6), jobs=2, progress=False, share=True, warm_up=record_warm_up))
     assert WARM_UPS == []  # this process: its first task pays, as in process
     assert all(count == 1 for pid, count in seen.values() if pid != os.getpid())
+
+
+# --------------------------------------------------------------------------- start_workers_early
+
+_EARLY = """
+from crossemo.execution import map_tasks, start_workers_early
+from probe import imported
+
+if __name__ == "__main__":
+    if {early}:
+        start_workers_early(["colorsys"], jobs=2)
+    print(sorted(dict(map_tasks(imported, ["colorsys", "colorsys"], jobs=2, progress=False)).values()))
+"""
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_workers_started_early_have_the_modules_imported(tmp_path, early):
+    # A fresh interpreter: the server workers fork from is started once per process.
+    (tmp_path / "probe.py").write_text("import sys\n\ndef imported(name):\n    return name in sys.modules\n")
+    script = tmp_path / "early.py"
+    script.write_text(_EARLY.format(early=early))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == str([early, early])

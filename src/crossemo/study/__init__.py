@@ -24,6 +24,7 @@ from typing import Any
 
 from crossemo.config import StudyConfig, check_paths, load_config
 from crossemo.errors import CrossemoError
+from crossemo.execution import start_workers_early
 from crossemo.study.data import CorpusData, check_training_classes, load_corpora, load_corpus
 from crossemo.study.results import Results, ResultsError, package_versions, read_results
 from crossemo.study.rundir import TASKS_DIR, load_outcome, prepare_run_dir, save_outcome, write_outputs
@@ -47,6 +48,10 @@ __all__ = [
     "run_study",
     "run_study_file",
 ]
+
+WORKER_MODULES = ("crossemo.study.fitting", "crossemo.models.batched", "crossemo.models.supervised",
+                  "crossemo.evaluation.consistency", "crossemo.report.figures")
+"""What the study's workers import: the fits', then the report figures' (matplotlib)."""
 
 _FITTING = ("fit_and_evaluate", "fit_task_pipeline", "map_fit_tasks")
 """Imported on first use: fitting imports scikit-learn, which a reader of results (the report) does not need."""
@@ -84,6 +89,8 @@ def run_study(
     out = Path(out)
     check_paths(config)
     prepare_run_dir(out, force=force)
+    if config.compute.scheduler is None:
+        start_workers_early(WORKER_MODULES, jobs=config.compute.jobs)
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
