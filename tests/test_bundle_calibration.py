@@ -47,7 +47,8 @@ CLASSES = ("angry", "happy", "neutral", "sad")
 
 
 def synthetic_training(tmp: Path, *, classes=CLASSES, speakers: int = 9, per_speaker: int = 12,
-                       corpora: tuple[str, ...] = ("ravdess",), seed: int = 0, epochs: int = 4):
+                       corpora: tuple[str, ...] = ("ravdess",), seed: int = 0, epochs: int = 4,
+                       method_options: dict | None = None):
     """eGeMAPS-shaped training rows with class-dependent means (no audio): the data and a study config."""
     rng = np.random.default_rng(seed)
     extractor = get_extractor("egemaps")
@@ -65,7 +66,7 @@ def synthetic_training(tmp: Path, *, classes=CLASSES, speakers: int = 9, per_spe
     config = parse_config({
         "train": [{"corpus": name, "path": str(tmp / name)} for name in corpora],
         "protocol": {"folds": 3},
-        "model": {"epochs": epochs},
+        "model": {"epochs": epochs, "options": method_options or {}},
         "compute": {"jobs": 1},
     })
     data = TrainingData(

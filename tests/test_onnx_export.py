@@ -40,10 +40,12 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
         "svc_features": calibrated_bundle(root / "b", "svc_features"),  # no latent: the SVC on the features
         "vae_two_classes": calibrated_bundle(root / "c", "vae", classes=("angry", "happy")),  # mu head, binary SVC
         "pca_two_corpora": calibrated_bundle(root / "d", "pca", corpora=("ravdess", "aesd")),  # per-corpus scalers
+        # the network reads a linear discriminant projection of the features
+        "dae_sup_lda": calibrated_bundle(root / "e", "dae_sup", method_options={"dae_sup": {"input_lda": 3}}),
     }
 
 
-@pytest.mark.parametrize("name", ["dae_sup", "svc_features", "vae_two_classes", "pca_two_corpora"])
+@pytest.mark.parametrize("name", ["dae_sup", "svc_features", "vae_two_classes", "pca_two_corpora", "dae_sup_lda"])
 def test_onnxruntime_reproduces_predict(bundles, tmp_path, name) -> None:
     path = export_onnx(bundles[name], tmp_path / "model.onnx")
     model = load_model(bundles[name])
@@ -59,6 +61,8 @@ def test_onnxruntime_reproduces_predict(bundles, tmp_path, name) -> None:
     np.testing.assert_allclose(outputs["latent"], model.embed_features(features), atol=1e-5)
     assert outputs["predicted"].tolist() == expected["predicted"].tolist()
     assert len(set(expected["predicted"])) > 1  # the rows exercise more than one class
+    if name == "dae_sup_lda":
+        assert model.encoder.input_projection_.shape == (len(model.feature_names), 3)
 
 
 def test_metadata_names_the_features_classes_and_bundle(bundles, tmp_path) -> None:

@@ -214,6 +214,9 @@ def _encoder(builder: _GraphBuilder, encoder: Any, standardized: str) -> str:
     if getattr(encoder, "eval_noise", False):
         raise OnnxExportError("cannot export a DAE that embeds noisy input (eval_noise=True): its latent is random")
     rows = builder.node("Cast", [standardized], to=TensorProto.FLOAT)  # torch runs the network in float32
+    projection = getattr(encoder, "input_projection_", None)
+    if projection is not None:  # input_lda: the network reads the rows' linear discriminants
+        rows = builder.node("MatMul", [rows, builder.constant("input_projection", projection.astype(np.float32))])
     for layer in [*network.encoder_body, network.mu_head if network.variational else network.latent_head]:
         rows = _layer(builder, layer, rows)
     return builder.node("Cast", [rows], to=TensorProto.DOUBLE)
