@@ -171,14 +171,16 @@ def _map_in_process(fn: Callable[[Item], Result], items: list[Item]) -> Iterator
         yield index, result
 
 
+def _local_pool(workers: int, warm_up: Callable[[], None] | None) -> ProcessPoolExecutor:
+    """``workers`` local processes, one thread each, each warmed up once by ``warm_up``."""
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=_worker_context(), initializer=_start_worker, initargs=(warm_up,)
+    )
+
+
 def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: int,
                    warm_up: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=_worker_context(),
-        initializer=_start_worker,
-        initargs=(warm_up,),
-    )
+    pool = _local_pool(workers, warm_up)
     try:
         index_of: dict[Future, int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
         pending = set(index_of)
@@ -194,12 +196,7 @@ def _map_processes(fn: Callable[[Item], Result], items: list[Item], *, workers: 
 def _map_shared(fn: Callable[[Item], Result], items: list[Item], *, workers: int,
                 warm_up: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
     """``workers`` processes take items from the front, this process from the back; each item once."""
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=_worker_context(),
-        initializer=_start_worker,
-        initargs=(warm_up,),
-    )
+    pool = _local_pool(workers, warm_up)
     try:
         futures = [pool.submit(fn, item) for item in items]
         pending = dict(enumerate(futures))
