@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crossemo.config import check_paths, load_config, parse_config
+from crossemo.config import apply_overrides, check_paths, load_config, parse_config
 from crossemo.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,3 +142,12 @@ def test_a_gpu_asked_for_where_there_is_none_fails_when_read(tmp_path):
         pytest.skip("this machine has a CUDA device")
     with pytest.raises(ConfigError, match="no CUDA device"):
         load_config(_write(tmp_path, MINIMAL + "[model]\ndevice = 'cuda'\n"))
+
+
+def test_an_epochs_override_wins_over_a_methods_own_epochs():
+    data = {"model": {"epochs": 50, "options": {"dae_sup": {"epochs": 200, "input_lda": 3}, "dae": {"noise_sigma": 0.5}}}}
+    assert apply_overrides(data)["model"]["options"]["dae_sup"]["epochs"] == 200
+    overridden = apply_overrides(data, epochs=2)["model"]
+    assert overridden["epochs"] == 2
+    assert overridden["options"] == {"dae_sup": {"input_lda": 3}, "dae": {"noise_sigma": 0.5}}
+    assert data["model"]["options"]["dae_sup"]["epochs"] == 200  # the caller's data is left alone

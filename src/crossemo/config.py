@@ -262,7 +262,8 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
                     cache_dir: str | Path | None = None, features: list[str] | None = None) -> dict:
     """Return a copy of ``data`` with command-line overrides applied.
 
-    ``epochs`` and ``methods`` set ``model.*``; ``seeds`` and ``folds`` set
+    ``epochs`` and ``methods`` set ``model.*`` (``epochs`` also for a method that sets
+    its own in ``[model.options.<name>]``: the command line wins); ``seeds`` and ``folds`` set
     ``protocol.*``; ``jobs``, ``scheduler`` and ``cache_dir`` set ``compute.*``;
     ``features`` sets ``features.set`` (one set, or several to compare).
 
@@ -283,6 +284,7 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
         compute["cache_dir"] = str(cache_dir)
     if epochs is not None:
         model["epochs"] = epochs
+        model["options"] = without_method_epochs(model.get("options") or {})
     if methods is not None:
         model["methods"] = methods
     if seeds is not None:
@@ -290,6 +292,11 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
     if folds is not None:
         protocol["folds"] = folds
     return data
+
+
+def without_method_epochs(options: dict) -> dict:
+    """Per-method options without ``epochs``: what an ``--epochs`` override leaves of them."""
+    return {name: {key: value for key, value in own.items() if key != "epochs"} for name, own in options.items()}
 
 
 def config_to_dict(config: StudyConfig) -> dict:

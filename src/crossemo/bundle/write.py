@@ -392,12 +392,13 @@ def _as_config(
     cache_dir: str | os.PathLike[str] | None,
     features: str | None = None,
 ) -> StudyConfig:
-    from crossemo.config import load_config
+    from crossemo.config import load_config, without_method_epochs
 
     if not isinstance(config, StudyConfig):
         config = load_config(config, epochs=epochs, features=None if features is None else [features])
     elif epochs is not None:
-        config = config.model_copy(update={"model": config.model.model_copy(update={"epochs": epochs})})
+        model = config.model.model_copy(update={"epochs": epochs, "options": without_method_epochs(config.model.options)})
+        config = config.model_copy(update={"model": model})
     compute: dict[str, Any] = {}
     if jobs is not None:
         compute["jobs"] = jobs
