@@ -225,11 +225,12 @@ def start_workers_early(modules: Sequence[str], *, jobs: int | None = None) -> N
     imports are fixed when it starts.  A module that fails to import there is
     skipped; the worker imports it itself.
     """
-    if (jobs or default_jobs()) <= 1 or _worker_context().get_start_method() != "forkserver":
+    context = _worker_context()
+    if (jobs or default_jobs()) <= 1 or context.get_start_method() != "forkserver":
         return
     from multiprocessing import forkserver
 
-    _worker_context().set_forkserver_preload(["__main__", *modules])
+    context.set_forkserver_preload(["__main__", *modules])
     forkserver.ensure_running()
 
 

@@ -15,8 +15,7 @@ one submodule, such as the registry the report reads, does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from crossemo.lazy import lazy_attributes
 
 _SOURCES = {
     "crossemo.models.alignment": ("ALIGNMENTS", "coral", "mmd"),
@@ -35,11 +34,7 @@ _SOURCES = {
 __all__ = sorted(name for names in _SOURCES.values() for name in names)
 
 
-def __getattr__(name: str) -> Any:
-    for module, names in _SOURCES.items():
-        if name in names:
-            return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _SOURCES)
 
 
 def __dir__() -> list[str]:

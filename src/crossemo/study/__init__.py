@@ -16,15 +16,14 @@ kept under ``RUN_DIR/.tasks`` so an interrupted run resumes.  Stages, in data or
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from crossemo.config import StudyConfig, check_paths, load_config
 from crossemo.errors import CrossemoError
 from crossemo.execution import start_workers_early
+from crossemo.lazy import lazy_attributes
 from crossemo.study.data import CorpusData, check_training_classes, load_corpora, load_corpus
 from crossemo.study.results import Results, ResultsError, package_versions, read_results
 from crossemo.study.rundir import TASKS_DIR, load_outcome, prepare_run_dir, save_outcome, write_outputs
@@ -57,10 +56,7 @@ _FITTING = ("fit_and_evaluate", "fit_task_pipeline", "map_fit_tasks")
 """Imported on first use: fitting imports scikit-learn, which a reader of results (the report) does not need."""
 
 
-def __getattr__(name: str) -> Any:
-    if name in _FITTING:
-        return getattr(importlib.import_module("crossemo.study.fitting"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"crossemo.study.fitting": _FITTING})
 
 
 def run_study(
