@@ -16,8 +16,10 @@ on the latent dimension ``d``:
   each cloud is binned onto the grid with cubic B-spline weights, which spread
   every point alike (1/3 cell squared per axis, no skew; the kernel covariance
   gives up that much), and convolved by FFT with the Gaussian kernel (full
-  covariance) on the grid offsets, padded so that nothing wraps; a kernel under
-  1.5 cells wide is binned on a grid twice as fine.  Where BC < :data:`TILT_BELOW`
+  covariance) on the grid offsets, padded so that nothing wraps onto the grid; a
+  kernel under 1.5 cells wide is binned on a grid twice as fine, and a kernel
+  wider than about 2.8 cells takes its spectrum in closed form (the Gaussian's
+  Fourier transform) instead of from an FFT of its samples.  Where BC < :data:`TILT_BELOW`
   the clouds meet in both tails, below the FFT's rounding, so both densities are
   recomputed exponentially tilted, :math:`p(g) e^{\lambda \cdot g}` and
   :math:`q(g) e^{-\lambda \cdot g}` (same product), :math:`\lambda` the Chernoff
@@ -46,12 +48,11 @@ would use.  The result stays deterministic.
 
 from __future__ import annotations
 
-import itertools
 import math
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.fft import irfftn, next_fast_len, rfftn
+from scipy.fft import fftfreq, irfftn, next_fast_len, rfftfreq, rfftn
 from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
 from scipy.stats import gaussian_kde
@@ -87,6 +88,9 @@ _MARGIN = 2  # nodes beyond the grid on each side that the cubic B-spline of a p
 _SPLINE_VARIANCE = 1.0 / 3.0  # spread of cubic B-spline binning, in cells squared per axis, for any point
 _KERNEL_REACH = math.sqrt(2.0 * 40.0)  # kernel standard deviations kept: beyond them it is below e^-40
 _FINE_BELOW = 2.25  # kernel variance (cells squared) below which binning uses a grid twice as fine
+# Kernel variance (cells squared) from which its spectrum is taken analytically: the aliases'
+# share, e^(-pi^2 v / 2), is then below e^-40, as small as the sampled kernel's truncation.
+_ANALYTIC_FROM = 80.0 / math.pi**2
 _TILT_ITERATIONS = 100
 _TILT_TOLERANCE = 1e-8  # Newton step, per cell, at which the tilt counts as found
 
@@ -244,12 +248,62 @@ def _smoothed(positions: np.ndarray, kernel: np.ndarray, tilt: np.ndarray, grid_
     limit = size - 1 + _MARGIN  # no offset between a binned node and a grid node is larger
     first = np.clip(np.floor(centre - reach), -limit, limit).astype(int)
     last = np.clip(np.ceil(centre + reach), -limit, limit).astype(int)
-    offsets = np.stack(
-        np.meshgrid(*(np.arange(lo, hi + 1) - c for lo, hi, c in zip(first, last, centre)), indexing="ij"), axis=-1
-    )
-    values = np.exp(-0.5 * np.einsum("...i,ij,...j->...", offsets, np.linalg.inv(shape), offsets))
+    # Circular convolution on lengths that keep every wrapped term off the grid nodes.
+    lengths = [
+        next_fast_len(max(padded, size + _MARGIN + max(high, -low)), real=True)
+        for padded, low, high in zip(weights.shape, first, last)
+    ]
+    if np.linalg.eigvalsh(shape).min() >= _ANALYTIC_FROM:
+        spectrum, shift = _kernel_spectrum(shape, centre, lengths), np.zeros_like(first)
+    else:
+        values = np.exp(-0.5 * _quadratic_form(np.linalg.inv(shape), first - centre, last - centre))
+        spectrum, shift = rfftn(values, lengths), first
+    circular = irfftn(rfftn(weights, lengths) * spectrum, lengths)
+    # Node g collects binned node g + _MARGIN - o for every kernel offset o = shift + k, at index k.
+    starts = [_MARGIN - low for low in shift]
+    if all(0 <= start and start + size <= length for start, length in zip(starts, lengths)):
+        nodes = circular[tuple(slice(start, start + size, refine) for start in starts)]
+    else:  # a moved kernel: the indices wrap
+        nodes = circular[np.ix_(*((np.arange(0, size, refine) + start) % n for start, n in zip(starts, lengths)))]
     log_scale = top + 0.5 * float(tilt @ kernel @ tilt)
-    return _convolved(weights, values, first, size)[(slice(None, None, refine),) * len(tilt)], log_scale
+    return np.maximum(nodes, 0.0), log_scale  # rounding leaves tiny negative values in the tails
+
+
+def _kernel_spectrum(shape: np.ndarray, centre: np.ndarray, lengths: list[int]) -> np.ndarray:
+    r"""``rfftn`` of the kernel :math:`e^{-\frac12 (t - c)^T S^{-1} (t - c)}` on the integer offsets, wrapped.
+
+    By Poisson summation it is :math:`\sum_m \hat k(\omega + 2\pi m)` with
+    :math:`\hat k(\omega) = (2\pi)^{d/2} |S|^{1/2} e^{-\frac12 \omega^T S \omega - i \omega \cdot c}`;
+    only :math:`m = 0` is kept, which needs :math:`e^{-\pi^2 \lambda_{min}(S) / 2}` below
+    the FFT's rounding (:data:`_ANALYTIC_FROM`).
+    """
+    dimension = len(lengths)
+    frequencies = [
+        2.0 * np.pi * (rfftfreq(length) if axis == dimension - 1 else fftfreq(length))
+        for axis, length in enumerate(lengths)
+    ]
+    axes = [f.reshape([-1 if axis == i else 1 for axis in range(dimension)]) for i, f in enumerate(frequencies)]
+    # -w^T S w / 2 as sum_i w_i (-S_ii w_i / 2 - sum_{j<i} S_ij w_j): few operations on the full grid.
+    exponent = 0.0
+    for i in range(dimension):
+        factor = -0.5 * shape[i, i] * axes[i]
+        for j in range(i):
+            factor = factor - shape[i, j] * axes[j]
+        exponent = exponent + factor * axes[i]
+    scale = (2.0 * np.pi) ** (dimension / 2) * math.sqrt(np.linalg.det(shape))
+    if not centre.any():
+        return scale * np.exp(exponent)
+    return scale * np.exp(exponent - 1j * sum(centre[i] * axes[i] for i in range(dimension)))
+
+
+def _quadratic_form(inverse: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """:math:`o^T A o` on the regular block of offsets ``first + k`` up to ``last`` (per axis), by broadcasting."""
+    dimension = inverse.shape[0]
+    axes = [
+        np.arange(hi - lo + 1.0).reshape([-1 if axis == i else 1 for axis in range(dimension)]) + lo
+        for i, (lo, hi) in enumerate(zip(first, last))
+    ]
+    return sum(inverse[i, j] * axes[i] * axes[j] for i in range(dimension) for j in range(dimension))
 
 
 def _binned(positions: np.ndarray, masses: np.ndarray, grid_size: int) -> np.ndarray:
@@ -258,32 +312,18 @@ def _binned(positions: np.ndarray, masses: np.ndarray, grid_size: int) -> np.nda
     Wherever a point lies, its four weights per axis have its position as mean,
     :data:`_SPLINE_VARIANCE` as variance and no skew.
     """
-    dimension = positions.shape[1]
+    count, dimension = positions.shape
     size = grid_size + 2 * _MARGIN
     below = np.floor(positions)
     t = positions - below
-    spline = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3]) / 6.0
-    stencil = np.array(list(itertools.product(range(4), repeat=dimension)))  # (4^d, d): node - below + 1
-    weights = masses * np.prod(spline.transpose(0, 2, 1)[stencil, np.arange(dimension)], axis=1)
-    nodes = below.astype(np.intp) + (_MARGIN - 1) + stencil[:, np.newaxis, :]
-    flat = np.ravel_multi_index(tuple(np.moveaxis(nodes, -1, 0)), (size,) * dimension)
+    spline = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], axis=-1) / 6.0
+    nodes = below.astype(np.intp)[:, :, np.newaxis] + (np.arange(4) + _MARGIN - 1)  # (n, d, 4)
+    # Outer products over the axes: each point's 4^d weights and flat node indices.
+    weights, flat = masses[:, np.newaxis], np.zeros((count, 1), dtype=np.intp)
+    for axis in range(dimension):
+        weights = (weights[:, :, np.newaxis] * spline[:, axis, np.newaxis, :]).reshape(count, -1)
+        flat = (flat[:, :, np.newaxis] * size + nodes[:, axis, np.newaxis, :]).reshape(count, -1)
     return np.bincount(flat.ravel(), weights.ravel(), minlength=size**dimension).reshape((size,) * dimension)
-
-
-def _convolved(weights: np.ndarray, kernel: np.ndarray, first_offset: np.ndarray, grid_size: int) -> np.ndarray:
-    """Binned weights convolved with kernel values (offsets from ``first_offset``) at the grid nodes.
-
-    Circular, by FFT, on a length per axis that keeps every wrapped term off the grid nodes.
-    """
-    last_offset = first_offset + np.array(kernel.shape) - 1
-    lengths = [
-        next_fast_len(max(padded, width, grid_size + _MARGIN + max(high, -low)), real=True)
-        for padded, width, low, high in zip(weights.shape, kernel.shape, first_offset, last_offset)
-    ]
-    circular = irfftn(rfftn(weights, lengths) * rfftn(kernel, lengths), lengths)
-    # Node g collects binned node g + _MARGIN - o for every kernel offset o: index g + _MARGIN - first_offset.
-    index = [(np.arange(grid_size) + _MARGIN - low) % length for low, length in zip(first_offset, lengths)]
-    return np.maximum(circular[np.ix_(*index)], 0.0)  # rounding leaves tiny negative values in the tails
 
 
 def _chernoff_tilt(first: np.ndarray, second: np.ndarray, kernel_sum: np.ndarray) -> np.ndarray:
