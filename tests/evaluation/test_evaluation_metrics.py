@@ -31,7 +31,17 @@ def test_balanced_accuracy_hand_computed():
 @pytest.mark.parametrize("seed", range(5))
 def test_balanced_accuracy_equals_sklearn(seed):
     true, predicted = _random_labels(seed)
-    assert balanced_accuracy(true, predicted) == pytest.approx(balanced_accuracy_score(true, predicted))
+    assert balanced_accuracy(true, predicted) == balanced_accuracy_score(true, predicted)  # to the bit
+    rng = np.random.default_rng(seed)
+    numbers, guesses = rng.integers(0, 7, size=500), rng.integers(0, 9, size=500)  # classes only predicted too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns about the predicted-only classes
+        assert balanced_accuracy(numbers, guesses) == balanced_accuracy_score(numbers, guesses)
+
+
+def test_labels_that_cannot_be_ordered_are_a_clear_error():
+    with pytest.raises(ConfigError, match="cannot be compared"):
+        balanced_accuracy(["sad", None, 3], ["sad", "sad", "sad"])
 
 
 def test_extra_predicted_class_is_an_error_without_a_warning():
