@@ -15,6 +15,7 @@ from crossemo.evaluation.consistency import (
     MIN_DISTANCE,
     _kernel_spectrum,
     _quadratic_form,
+    _refinement,
     _sampled_distance,
     bhattacharyya_distance,
     log_bhattacharyya,
@@ -231,6 +232,20 @@ def test_analytic_kernel_spectrum_is_the_transform_of_the_wrapped_kernel(shape, 
     assert analytic.shape == sampled.shape
     assert np.abs(analytic - sampled).max() <= 1e-12 * abs(sampled.flat[0])
     assert abs(sampled.flat[0]) > 1.0  # not vacuous: the kernel has mass
+
+
+@pytest.mark.parametrize(
+    ("kernel", "expected"),
+    [
+        ([[9.0, 0.0], [0.0, 16.0]], [1, 1]),  # wide: the grid as it is
+        ([[1.0, 0.0], [0.0, 16.0]], [2, 1]),  # collapsed along the first axis: only it is refined
+        ([[16.0, 0.0], [0.0, 1.2]], [1, 2]),
+        ([[8.0, -7.5], [-7.5, 8.0]], [2, 2]),  # a thin ridge across both axes
+        ([[1.0]], [2]),
+    ],
+)
+def test_grid_is_refined_only_along_the_axes_a_narrow_kernel_needs(kernel, expected):
+    assert _refinement(np.array(kernel)).tolist() == expected
 
 
 def test_far_apart_clouds_use_the_tails_not_the_rounding():

@@ -17,7 +17,8 @@ on the latent dimension ``d``:
   every point alike (1/3 cell squared per axis, no skew; the kernel covariance
   gives up that much), and convolved by FFT with the Gaussian kernel (full
   covariance) on the grid offsets, padded so that nothing wraps onto the grid; a
-  kernel under 1.5 cells wide is binned on a grid twice as fine, and a kernel
+  kernel under 1.5 cells wide is binned on a grid twice as fine (along the axes that
+  make it wide enough: a cloud collapsed along one axis refines that axis), and a kernel
   wider than about 2.8 cells takes its spectrum in closed form (the Gaussian's
   Fourier transform) instead of from an FFT of its samples.  Where BC < :data:`TILT_BELOW`
   the clouds meet in both tails, below the FFT's rounding, so both densities are
@@ -48,6 +49,7 @@ would use.  The result stays deterministic.
 
 from __future__ import annotations
 
+import itertools
 import math
 from numbers import Integral, Real
 
@@ -234,24 +236,25 @@ def _smoothed(positions: np.ndarray, kernel: np.ndarray, tilt: np.ndarray, grid_
     gets mass :math:`e^{\lambda \cdot x}` and the kernel moves by :math:`K\lambda`.
     The values are the sum divided by ``exp(log_scale)``.
     """
-    # A kernel under 1.5 cells wide is resolved on a grid twice as fine, whose every other node is ours.
-    refine = 2 if np.linalg.eigvalsh(kernel).min() < _FINE_BELOW else 1
-    positions, kernel, tilt = positions * refine, kernel * refine**2, tilt / refine
-    size = refine * (grid_size - 1) + 1
+    # A kernel under 1.5 cells wide is resolved on a grid twice as fine, whose every other node is ours:
+    # along the fewest axes that make it 1.5 cells wide (a cloud collapsed along one axis: that axis).
+    refine = _refinement(kernel)
+    positions, kernel, tilt = positions * refine, kernel * np.outer(refine, refine), tilt / refine
+    sizes = refine * (grid_size - 1) + 1
     exponents = positions @ tilt
     top = float(exponents.max())
-    weights = _binned(positions, np.exp(exponents - top), size)
+    weights = _binned(positions, np.exp(exponents - top), sizes)
     # The binning spreads every point by _SPLINE_VARIANCE per axis: the kernel makes up the rest.
     shape = kernel - _SPLINE_VARIANCE * np.eye(kernel.shape[0])
     centre = kernel @ tilt
     reach = np.ceil(_KERNEL_REACH * np.sqrt(np.diag(shape)))
-    limit = size - 1 + _MARGIN  # no offset between a binned node and a grid node is larger
+    limit = sizes - 1 + _MARGIN  # no offset between a binned node and a grid node is larger
     first = np.clip(np.floor(centre - reach), -limit, limit).astype(int)
     last = np.clip(np.ceil(centre + reach), -limit, limit).astype(int)
     # Circular convolution on lengths that keep every wrapped term off the grid nodes.
     lengths = [
         next_fast_len(max(padded, size + _MARGIN + max(high, -low)), real=True)
-        for padded, low, high in zip(weights.shape, first, last)
+        for padded, size, low, high in zip(weights.shape, sizes, first, last)
     ]
     if np.linalg.eigvalsh(shape).min() >= _ANALYTIC_FROM:
         spectrum, shift = _kernel_spectrum(shape, centre, lengths), np.zeros_like(first)
@@ -261,10 +264,12 @@ def _smoothed(positions: np.ndarray, kernel: np.ndarray, tilt: np.ndarray, grid_
     circular = irfftn(rfftn(weights, lengths) * spectrum, lengths)
     # Node g collects binned node g + _MARGIN - o for every kernel offset o = shift + k, at index k.
     starts = [_MARGIN - low for low in shift]
-    if all(0 <= start and start + size <= length for start, length in zip(starts, lengths)):
-        nodes = circular[tuple(slice(start, start + size, refine) for start in starts)]
+    if all(0 <= start and start + size <= length for start, size, length in zip(starts, sizes, lengths)):
+        nodes = circular[tuple(slice(start, start + size, step) for start, size, step in zip(starts, sizes, refine))]
     else:  # a moved kernel: the indices wrap
-        nodes = circular[np.ix_(*((np.arange(0, size, refine) + start) % n for start, n in zip(starts, lengths)))]
+        nodes = circular[
+            np.ix_(*((np.arange(0, size, step) + start) % n for start, size, step, n in zip(starts, sizes, refine, lengths)))
+        ]
     log_scale = top + 0.5 * float(tilt @ kernel @ tilt)
     return np.maximum(nodes, 0.0), log_scale  # rounding leaves tiny negative values in the tails
 
@@ -296,6 +301,17 @@ def _kernel_spectrum(shape: np.ndarray, centre: np.ndarray, lengths: list[int]) 
     return scale * np.exp(exponent - 1j * sum(centre[i] * axes[i] for i in range(dimension)))
 
 
+def _refinement(kernel: np.ndarray) -> np.ndarray:
+    """Per axis 1 or 2: the cheapest refinement of the grid under which the kernel is at least 1.5 cells wide."""
+    dimension = kernel.shape[0]
+    candidates = sorted(itertools.product((1, 2), repeat=dimension), key=lambda factors: (math.prod(factors), factors))
+    for factors in candidates:
+        refine = np.array(factors)
+        if np.linalg.eigvalsh(kernel * np.outer(refine, refine)).min() >= _FINE_BELOW:
+            return refine
+    return refine  # twice as fine along every axis: the floored kernel is then at least 2 cells wide
+
+
 def _quadratic_form(inverse: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
     """:math:`o^T A o` on the regular block of offsets ``first + k`` up to ``last`` (per axis), by broadcasting."""
     dimension = inverse.shape[0]
@@ -306,24 +322,30 @@ def _quadratic_form(inverse: np.ndarray, first: np.ndarray, last: np.ndarray) ->
     return sum(inverse[i, j] * axes[i] * axes[j] for i in range(dimension) for j in range(dimension))
 
 
-def _binned(positions: np.ndarray, masses: np.ndarray, grid_size: int) -> np.ndarray:
-    """Cubic B-spline weights of the points on the grid nodes, plus :data:`_MARGIN` nodes on each side.
+def _binned(positions: np.ndarray, masses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Cubic B-spline weights of the points on the grid nodes (``sizes`` per axis), plus :data:`_MARGIN` on each side.
 
     Wherever a point lies, its four weights per axis have its position as mean,
     :data:`_SPLINE_VARIANCE` as variance and no skew.
     """
     count, dimension = positions.shape
-    size = grid_size + 2 * _MARGIN
+    padded = [int(size) + 2 * _MARGIN for size in sizes]
     below = np.floor(positions)
     t = positions - below
-    spline = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], axis=-1) / 6.0
+    t2, t3 = t * t, t * t * t
+    spline = np.empty((count, dimension, 4))
+    spline[..., 0] = (1.0 - t) ** 3
+    spline[..., 1] = 3.0 * t3 - 6.0 * t2 + 4.0
+    spline[..., 2] = -3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0
+    spline[..., 3] = t3
+    spline /= 6.0
     nodes = below.astype(np.intp)[:, :, np.newaxis] + (np.arange(4) + _MARGIN - 1)  # (n, d, 4)
     # Outer products over the axes: each point's 4^d weights and flat node indices.
     weights, flat = masses[:, np.newaxis], np.zeros((count, 1), dtype=np.intp)
     for axis in range(dimension):
         weights = (weights[:, :, np.newaxis] * spline[:, axis, np.newaxis, :]).reshape(count, -1)
-        flat = (flat[:, :, np.newaxis] * size + nodes[:, axis, np.newaxis, :]).reshape(count, -1)
-    return np.bincount(flat.ravel(), weights.ravel(), minlength=size**dimension).reshape((size,) * dimension)
+        flat = (flat[:, :, np.newaxis] * padded[axis] + nodes[:, axis, np.newaxis, :]).reshape(count, -1)
+    return np.bincount(flat.ravel(), weights.ravel(), minlength=math.prod(padded)).reshape(padded)
 
 
 def _chernoff_tilt(first: np.ndarray, second: np.ndarray, kernel_sum: np.ndarray) -> np.ndarray:
