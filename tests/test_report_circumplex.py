@@ -7,8 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from crossemo.report.figures_circumplex import axes_table_html, axis_separation, circumplex_figure, verdict
+from crossemo.report.figures_circumplex import (
+    area_under_curve,
+    axes_table_html,
+    axis_separation,
+    circumplex_figure,
+    verdict,
+)
 from crossemo.report.run import RunData
 
 FOUR = ("neutral", "sad", "happy", "angry")
@@ -33,6 +40,16 @@ def latents_frame(method: str = "dae", classes: tuple[str, ...] = FOUR, folds: i
                 "z1": rng.normal(size=len(labels)),
             }))
     return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_area_under_curve_equals_scikit_learn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    high = rng.integers(0, 6, size=40 + seed).astype(float)  # few values: many ties
+    low = rng.integers(0, 5, size=55).astype(float)
+    expected = roc_auc_score(np.r_[np.ones(high.size), np.zeros(low.size)], np.r_[high, low])
+    assert area_under_curve(high, low) == pytest.approx(expected, rel=1e-12)
+    assert area_under_curve(low, high) == pytest.approx(1.0 - expected, rel=1e-12)
 
 
 def by_axis(records: list[dict]) -> dict[str, dict]:
