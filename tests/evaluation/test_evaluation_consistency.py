@@ -9,17 +9,14 @@ import pytest
 
 from crossemo.errors import ConfigError
 from crossemo.evaluation.consistency import (
-    _ANALYTIC_FROM,
     GRID_MAX_DIMENSIONS,
     MIN_COEFFICIENT,
     MIN_DISTANCE,
-    _kernel_spectrum,
-    _quadratic_form,
-    _refinement,
     _sampled_distance,
     bhattacharyya_distance,
     log_bhattacharyya,
 )
+from crossemo.evaluation.grid_density import ANALYTIC_FROM, grid_refinement, kernel_spectrum, quadratic_form
 
 MAX_DISTANCE = -math.log(MIN_COEFFICIENT)
 
@@ -212,7 +209,7 @@ def test_fft_path_agrees_with_the_direct_sum(case):
 @pytest.mark.parametrize(
     ("shape", "centre"),
     [
-        ([[_ANALYTIC_FROM]], [0.0]),
+        ([[ANALYTIC_FROM]], [0.0]),
         ([[15.0, 4.0], [4.0, 9.0]], [0.0, 0.0]),
         ([[15.0, 4.0], [4.0, 9.0]], [3.3, -7.6]),  # a tilted kernel: moved off the nodes
         ([[12.0, 0.0, 2.0], [0.0, 9.0, 1.0], [2.0, 1.0, 10.0]], [0.4, 0.0, -1.2]),
@@ -224,11 +221,11 @@ def test_analytic_kernel_spectrum_is_the_transform_of_the_wrapped_kernel(shape, 
     shape, centre = np.array(shape), np.array(centre)
     lengths = [64, 60, 48][: len(centre)]
     offsets = [np.arange(length) - length // 2 for length in lengths]  # one period, centred on 0
-    values = np.exp(-0.5 * _quadratic_form(np.linalg.inv(shape), [o[0] - c for o, c in zip(offsets, centre)],
+    values = np.exp(-0.5 * quadratic_form(np.linalg.inv(shape), [o[0] - c for o, c in zip(offsets, centre)],
                                            [o[-1] - c for o, c in zip(offsets, centre)]))
     wrapped = np.roll(values, [-(length // 2) for length in lengths], axis=tuple(range(len(lengths))))
     sampled = np.fft.rfftn(wrapped)
-    analytic = _kernel_spectrum(shape, centre, lengths)
+    analytic = kernel_spectrum(shape, centre, lengths)
     assert analytic.shape == sampled.shape
     assert np.abs(analytic - sampled).max() <= 1e-12 * abs(sampled.flat[0])
     assert abs(sampled.flat[0]) > 1.0  # not vacuous: the kernel has mass
@@ -245,7 +242,7 @@ def test_analytic_kernel_spectrum_is_the_transform_of_the_wrapped_kernel(shape, 
     ],
 )
 def test_grid_is_refined_only_along_the_axes_a_narrow_kernel_needs(kernel, expected):
-    assert _refinement(np.array(kernel)).tolist() == expected
+    assert grid_refinement(np.array(kernel)).tolist() == expected
 
 
 def test_far_apart_clouds_use_the_tails_not_the_rounding():
