@@ -144,6 +144,22 @@ def test_a_gpu_asked_for_where_there_is_none_fails_when_read(tmp_path):
         load_config(_write(tmp_path, MINIMAL + "[model]\ndevice = 'cuda'\n"))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[model.options]\ndae = 3\n", "model.options.dae"),
+        ("model = 3\n", "model"),
+        ("features = 3\n", "features"),
+        ("protocol = 3\n", "protocol"),
+    ],
+)
+def test_overrides_leave_a_section_that_is_no_table_to_validation(tmp_path, text, message):
+    # Overriding into it would be a traceback; the config's own error says what is wrong.
+    path = _write(tmp_path, text + MINIMAL)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, epochs=2, features=["egemaps"], folds=3)
+
+
 def test_an_epochs_override_wins_over_a_methods_own_epochs():
     data = {"model": {"epochs": 50, "options": {"dae_sup": {"epochs": 200, "input_lda": 3}, "dae": {"noise_sigma": 0.5}}}}
     assert apply_overrides(data)["model"]["options"]["dae_sup"]["epochs"] == 200

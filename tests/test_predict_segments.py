@@ -13,7 +13,7 @@ import soundfile
 from typer.testing import CliRunner
 
 from crossemo.bundle import load_model, predict_files, train_bundle
-from crossemo.bundle.segments import NO_SEGMENTS, segment_summary
+from crossemo.bundle.segments import NO_SEGMENTS, _span_features, segment_summary
 from crossemo.cli import app
 from crossemo.config import parse_config
 from crossemo.features import file_sha256
@@ -39,6 +39,21 @@ def workspace(tmp_path_factory) -> SimpleNamespace:
     spans = bursts_and_tones(long_file)
     return SimpleNamespace(root=root, model=load_model(bundle), bundle=bundle, cache=cache, long=long_file,
                            spans=spans, short=sorted((corpus.parent / "audio" / "s1").glob("*.wav"))[0])
+
+
+def test_a_segment_that_cannot_be_read_gets_its_reason_and_the_others_their_features(workspace, monkeypatch):
+    real_read = soundfile.SoundFile.read
+
+    def read(handle, frames, **options):
+        if handle.tell() == 16000:  # the second segment's stretch is damaged
+            raise soundfile.LibsndfileError(0, prefix="Error reading: ")
+        return real_read(handle, frames, **options)
+
+    monkeypatch.setattr(soundfile.SoundFile, "read", read)
+    spans = [("first", 0, 16000), ("second", 16000, 32000), ("third", 32000, 48000)]
+    results = dict(_span_features(("egemaps", str(workspace.long), spans)))
+    assert isinstance(results["second"], str) and "16000-32000 could not be read" in results["second"]
+    assert all(isinstance(results[key], np.ndarray) and np.isfinite(results[key]).all() for key in ("first", "third"))
 
 
 @pytest.mark.parametrize("segment", ["vad", "energy", "window:3:1.5", "window:0.5:0.25"])

@@ -43,6 +43,12 @@ class _FlagsShownAsFlags:
 
 
 class Command(_FlagsShownAsFlags, TyperCommand):
+    pass
+
+
+class PredictCommand(Command):
+    """``predict``, whose ``--segment`` may stand alone (this typer cannot make an option's value optional)."""
+
     def parse_args(self, ctx, args):
         return super().parse_args(ctx, with_bare_segment(args))
 
@@ -346,7 +352,7 @@ def train(
                          f"--adapt {shown(adapt)}", highlight=False, soft_wrap=True)
 
 
-@command()
+@command(cls=PredictCommand)
 @_friendly
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A bundle written by `train`.")],

@@ -271,11 +271,9 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
     {'jobs': 4, 'scheduler': 'tcp://10.0.0.5:8786'}
     """
     data = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
-    model = data.setdefault("model", {})
-    protocol = data.setdefault("protocol", {})
-    compute = data.setdefault("compute", {})
+    model, protocol, compute = (_overridable(data, name) for name in ("model", "protocol", "compute"))
     if features:
-        data.setdefault("features", {})["set"] = features[0] if len(features) == 1 else list(features)
+        _overridable(data, "features")["set"] = features[0] if len(features) == 1 else list(features)
     if jobs is not None:
         compute["jobs"] = jobs
     if scheduler is not None:
@@ -294,9 +292,30 @@ def apply_overrides(data: dict, *, epochs: int | None = None, methods: list[str]
     return data
 
 
+def _overridable(data: dict, name: str) -> dict:
+    """Section ``name`` of ``data`` (created if missing) to write overrides into.
+
+    A section that is no table is left as it is, for validation to report; the
+    overrides then go into a throwaway table.
+    """
+    section = data.setdefault(name, {})
+    return section if isinstance(section, dict) else {}
+
+
 def without_method_epochs(options: dict) -> dict:
-    """Per-method options without ``epochs``: what an ``--epochs`` override leaves of them."""
-    return {name: {key: value for key, value in own.items() if key != "epochs"} for name, own in options.items()}
+    """Per-method options without ``epochs``: what an ``--epochs`` override leaves of them.
+
+    Entries that are no tables stay as they are, for validation to report.
+
+    >>> without_method_epochs({"dae_sup": {"epochs": 200, "input_lda": 3}, "dae": 3})
+    {'dae_sup': {'input_lda': 3}, 'dae': 3}
+    """
+    if not isinstance(options, dict):
+        return options
+    return {
+        name: {key: value for key, value in own.items() if key != "epochs"} if isinstance(own, dict) else own
+        for name, own in options.items()
+    }
 
 
 def config_to_dict(config: StudyConfig) -> dict:

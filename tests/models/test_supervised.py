@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,6 +206,16 @@ def test_unlabelled_rows_join_reconstruction_only(cls) -> None:
     with pytest.warns(UserWarning, match="cross-entropy is 0"):
         unlabelled = cls(epochs=3).fit(X, [None] * len(X))
     assert unlabelled.network_.classifier_head is None and unlabelled.transform(X).shape == (len(X), 2)
+
+
+@pytest.mark.parametrize("cls", list(SUPERVISED_MODELS.values()))
+def test_the_no_labels_warning_points_at_the_callers_fit(cls) -> None:
+    X, _ = _clusters()
+    with pytest.warns(UserWarning, match="cross-entropy is 0") as caught:
+        cls(epochs=1).fit(X, [None] * len(X))
+    assert {Path(record.filename).name for record in caught if "cross-entropy" in str(record.message)} == {
+        Path(__file__).name
+    }
 
 
 def test_balanced_class_weights_equalize_the_classes_contributions() -> None:

@@ -407,8 +407,13 @@ def _span_features(task: SpanTask) -> list[tuple[str, np.ndarray | str]]:
     with openable_path(path) as name, soundfile.SoundFile(name) as handle:
         rate = int(handle.samplerate)
         for key, start, end in spans:
-            handle.seek(start)  # only this segment's samples are read
-            signal = handle.read(end - start, dtype="float32", always_2d=True).mean(axis=1, dtype=np.float32)
+            try:
+                handle.seek(start)  # only this segment's samples are read
+                samples = handle.read(end - start, dtype="float32", always_2d=True)
+            except (RuntimeError, ValueError) as error:  # soundfile's errors: a damaged stretch costs its segment
+                results.append((key, f"samples {start}-{end} could not be read: {error}"))
+                continue
+            signal = samples.mean(axis=1, dtype=np.float32)
             try:
                 check_signal(signal, rate)
             except AudioError as error:

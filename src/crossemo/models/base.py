@@ -13,11 +13,13 @@ loads from a safetensors file without pickle (:mod:`crossemo.models.state`).
 from __future__ import annotations
 
 import numbers
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -36,6 +38,18 @@ from crossemo.models.training import Objective, SharedTerms, train_network
 
 class ModelInputError(CrossemoError, ValueError):
     """Features or labels given to a latent model are unusable (shape, values, types)."""
+
+
+def _stacklevel_outside_models() -> int:
+    """``stacklevel`` of a warning raised in the model code: the first caller outside ``crossemo.models``.
+
+    Counted, not fixed: fit's depth differs between models (mixins) and the batched path.
+    """
+    package = str(Path(__file__).parent)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def encode_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +325,7 @@ class LatentModel(StateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             warnings.warn(
                 f"{type(self).__name__}: {classes.size} labelled class(es) in y; {self.without_labels_note}",
                 UserWarning,
-                stacklevel=4,  # the caller of fit (fit -> _plan_fit -> here)
+                stacklevel=_stacklevel_outside_models(),
             )
         return classes, codes
 

@@ -75,7 +75,7 @@ class _EpochDraws:
     """
 
     def __init__(self, batch: _Batch) -> None:
-        members, size, steps = len(batch.plans), batch.rows, batch.steps
+        members, size, steps = len(batch.plans), batch.batch_size, batch.steps
         # Member-major, so one member's permutation is written at once; sliced per step.
         self.index = torch.full((members, steps * size), batch.x_pad, dtype=torch.long)
         self.target_index = (
@@ -101,7 +101,7 @@ class _EpochDraws:
             self._draw_member(batch, member, plan)
 
     def _draw_member(self, batch: _Batch, member: int, plan: FitPlan) -> None:
-        generator, size = plan.generator, batch.rows
+        generator, size = plan.generator, batch.batch_size
         n_rows = plan.x.shape[0]
         order = torch.randperm(n_rows, generator=generator)
         labelled_rows = batch.labelled_rows[member]
@@ -147,6 +147,8 @@ class _Batch:
         self.plans, self.spec = list(plans), spec
         first = plans[0]
         self.device = first.x.device
+        # Stacked batches are always batch_size rows (padded), whatever the other members:
+        # a member's arithmetic then does not depend on the batch's composition.
         self.batch_size, self.epochs = first.batch_size, first.epochs
         self.with_target = first.target is not None
         self.labelled_data = first.labels is not None
@@ -160,9 +162,6 @@ class _Batch:
         sizes = [plan.x.shape[0] for plan in plans]
         self.x_pad = max(sizes)
         self.steps = math.ceil(self.x_pad / self.batch_size)
-        # Stacked batches are always batch_size rows (padded), whatever the other members:
-        # a member's arithmetic then does not depend on the batch's composition.
-        self.rows = self.batch_size
         self.member_steps = torch.tensor([math.ceil(n / self.batch_size) for n in sizes])
         # Rows of each member's batch at each step (0 once its epoch is over): they depend on sizes only.
         starts = torch.arange(self.steps).unsqueeze(1) * self.batch_size
@@ -226,7 +225,7 @@ class _Batch:
         self, draws: _EpochDraws, epoch_rows: tuple[torch.Tensor, ...], step: int, beta: torch.Tensor
     ) -> StepInput:
         """The stacked inputs of one step of this epoch."""
-        x, labels, real = (rows[:, step * self.rows : (step + 1) * self.rows] for rows in epoch_rows)
+        x, labels, real = (rows[:, step * self.batch_size : (step + 1) * self.batch_size] for rows in epoch_rows)
         target = target_rows = None
         if draws.target_index is not None:
             members = torch.arange(len(self.plans), device=self.device).unsqueeze(1)
@@ -346,16 +345,10 @@ def _record(
         history.append(record)
 
 
-def _n_classes(plan: FitPlan) -> int:
-    """Label codes the plan's rows use (at least 1): the width of its one-hot and class weights."""
-    return 1 if plan.labels is None or plan.labels.numel() == 0 else max(1, int(plan.labels.max()) + 1)
-
-
 def _group_key(plan: FitPlan) -> tuple[Any, ...]:
     """What members of one batch must share (besides the objective's batched form)."""
     return (
-        tuple(parameter_layout(plan.network)),
-        _n_classes(plan),
+        tuple(parameter_layout(plan.network)),  # the head's width included: the class count
         plan.epochs,
         plan.batch_size,
         plan.target is not None,
@@ -448,7 +441,7 @@ def replaying(fitted: RecordedFit) -> Callable[[LatentModel, Any, Any, Any], Lat
         same = (
             not served
             and type(model) is type(fitted.estimator)
-            and model.get_params() == {name: value for name, value in fitted.estimator.get_params().items()}
+            and model.get_params() == fitted.estimator.get_params()
             and _same_rows(X, recorded_X)
             and _same_rows(y, recorded_y)
             and _same_rows(target, recorded_target)

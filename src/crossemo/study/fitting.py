@@ -93,8 +93,8 @@ def map_fit_tasks(tasks: Sequence[FitTask], compute: Compute, *, progress: bool 
     """Run every task on the execution layer; yield ``(position in tasks, outcome or TaskFailure)``.
 
     ``compute.batch_fits`` sends batches of fits (:func:`~crossemo.study.tasks.batch_groups`)
-    as single tasks, locally or on Dask alike, each at most an even share of the
-    batchable fits per worker (``compute.jobs``, else this machine's cores) so no worker
+    as single tasks, locally or on Dask alike, each at most an even share of all the
+    study's fits per worker (``compute.jobs``, else this machine's cores) so no worker
     idles; a batch that fails fails each of its fits.  Otherwise one task per fit.
     Locally this process is one of the workers (``share`` of
     :func:`~crossemo.execution.map_tasks`); fits run on one torch thread wherever

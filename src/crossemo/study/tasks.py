@@ -224,7 +224,7 @@ def batch_groups(tasks: list[FitTask], *, max_size: int | None = None) -> list[l
         raise ValueError(f"max_size must be at least 1, got {max_size}")
     groups: dict[tuple, list[int]] = {}
     for position, task in enumerate(tasks):
-        if isinstance(task.method.estimator, type) and issubclass(task.method.estimator, LatentModel):
+        if issubclass(task.method.estimator, LatentModel):
             key: tuple = (task.method.name, task.cell, task.classes, task.variant)
         else:
             key = ("alone", position)
